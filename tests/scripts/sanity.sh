@@ -3,7 +3,6 @@
 # (.../ansible_collections/selfhosted/ai_stack), with the controller's Python.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
-dest="$repo/build/sanity/ansible_collections/selfhosted/ai_stack"
 
 pip_version=$(python - <<'PY'
 import re, pathlib, ansible_test
@@ -15,10 +14,14 @@ cache="$HOME/.ansible/test/cache"
 mkdir -p "$cache"
 cp "$repo/tests/scripts/get_pip_offline.py" "$cache/get_pip_${pip_version}.py"
 
-rm -rf "$dest" && mkdir -p "$dest"
+# A private copy per run, so parallel runs (or a dirty tree) never collide.
+work=$(mktemp -d "${TMPDIR:-/tmp}/ai_stack-sanity.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+dest="$work/ansible_collections/selfhosted/ai_stack"
+mkdir -p "$dest"
 # Only what git tracks (or would track): the same files a fresh clone has.
 (cd "$repo" && git ls-files -co --exclude-standard -z) | (cd "$repo" && xargs -0 cp --parents -t "$dest")
 cd "$dest"
 git init -q . && git add -A  # ansible-test uses git to list the collection's files
 py=$(python -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')
-exec ansible-test sanity --venv --python "$py" --color no "$@"
+ansible-test sanity --venv --python "$py" --color no "$@"
