@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-3.0-or-later
+#
+# Build a release-shaped archive of the fake Ollama TEST DOUBLE (not Ollama!):
+#
+#   build-archive.sh <version> <outdir>
+#
+# Writes <outdir>/ollama-linux-amd64.tar.zst (version >= 0.14.0, like upstream since v0.14.0-rc0)
+# or <outdir>/ollama-linux-amd64.tgz (older), plus <outdir>/sha256sum.txt in upstream's format
+# ("<sha256>  ./<file>"). Layout as upstream: bin/ollama, lib/ollama/*.so, lib/ollama/cuda_v12/,
+# lib/ollama/cuda_v13/, owner 0:0, relative paths without "./". bin/ollama is fake_ollama.py with a
+# python3 shebang. The version is baked into lib/ollama/VERSION, which the fake reads at start-up,
+# and into every dummy library, so an upgrade is observable; lib/ollama/fake-ollama-<version>.marker
+# exists in one version only, so an upgrade that forgets "rm -rf lib/ollama" leaves two markers.
+set -euo pipefail
+
+usage() {
+	echo "usage: $0 <version, e.g. 0.14.2> <outdir>" >&2
+	exit 2
+}
+
+[[ $# -eq 2 ]] || usage
+version=${1#v}
+outdir=$2
+[[ $version =~ ^([0-9]+)\.([0-9]+)\.([0-9]+)(-rc[0-9]+)?$ ]] || usage
+major=${BASH_REMATCH[1]}
+minor=${BASH_REMATCH[2]}
+
+here=$(cd "$(dirname "$0")" && pwd)
+stage=$(mktemp -d "${TMPDIR:-/tmp}/fake-ollama-archive.XXXXXX")
+trap 'rm -rf "$stage"' EXIT
+
+mkdir -p "$stage/bin" "$stage/lib/ollama/cuda_v12" "$stage/lib/ollama/cuda_v13"
+{
+	echo '#!/usr/bin/env python3'
+	cat "$here/fake_ollama.py"
+} >"$stage/bin/ollama"
+chmod 0755 "$stage/bin/ollama"
+
+echo "$version" >"$stage/lib/ollama/VERSION"
+dummy() {
+	printf 'dummy %s from fake_ollama %s (test double, not a real library)\n' "$1" "$version" >"$stage/lib/ollama/$1"
+	chmod 0644 "$stage/lib/ollama/$1"
+}
+dummy libggml-base.so
+dummy cuda_v12/libggml-cuda.so
+dummy cuda_v13/libggml-cuda.so
+dummy "fake-ollama-$version.marker"
+chmod 0644 "$stage/lib/ollama/VERSION"
+
+if ((major > 0 || minor >= 14)); then
+	name=ollama-linux-amd64.tar.zst
+	compress=(--zstd)
+else
+	name=ollama-linux-amd64.tgz
+	compress=(--use-compress-program "gzip -n")
+fi
+
+mkdir -p "$outdir"
+outdir=$(cd "$outdir" && pwd)
+rm -f "$outdir/$name"
+# Members as upstream's release job lists them: bin/ollama, lib/ollama files, the cuda_v* dirs.
+(
+	cd "$stage"
+	tar --create --file "$outdir/$name" "${compress[@]}" \
+		--owner=0 --group=0 --numeric-owner --sort=name \
+		--mtime="@${SOURCE_DATE_EPOCH:-$(date +%s)}" \
+		bin/ollama lib/ollama/VERSION lib/ollama/*.so lib/ollama/*.marker lib/ollama/cuda_v12 lib/ollama/cuda_v13
+)
+(cd "$outdir" && sha256sum "./$name" >sha256sum.txt)
+echo "$outdir/$name"
