@@ -23,7 +23,7 @@ SCENARIOS ?= nginx
 SLOW_SCENARIOS ?=
 SCENARIO ?=
 
-.PHONY: help venv lock collection-link lint sanity unit molecule molecule-slow test test-slow \
+.PHONY: help venv lock collection-link lint sanity unit package molecule molecule-slow test test-slow \
         test-image docker demo demo-destroy build clean
 
 help: ## List the targets
@@ -59,6 +59,9 @@ sanity: venv ## ansible-test sanity with the controller's Python
 unit: venv ## pytest tests/unit
 	pytest tests/unit
 
+package: venv ## Build the tarball, install it, check ansible-doc for every role/module/filter
+	tests/scripts/package-check.sh
+
 docker: ## Make sure a Docker engine runs (installs docker.io if needed)
 	tests/scripts/ensure-docker.sh
 
@@ -73,7 +76,7 @@ molecule: venv collection-link test-image ## Molecule scenarios (SCENARIO=name f
 molecule-slow: venv collection-link test-image ## Opt-in slow scenarios
 	$(if $(SLOW_SCENARIOS),tests/scripts/run-scenarios.sh $(SLOW_SCENARIOS),@echo "no slow scenarios yet")
 
-test: lint sanity unit molecule ## Everything CI runs: lint, sanity, unit, molecule
+test: lint sanity unit package molecule ## Everything CI runs: lint, sanity, unit, package, molecule
 
 test-slow: test molecule-slow ## test plus the opt-in slow tier
 
