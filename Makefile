@@ -19,7 +19,7 @@ export MOLECULE_IMAGE := $(LOCAL_IMAGE)
 endif
 
 # Scenarios run by `make test`, in order. SCENARIO=x runs just one.
-SCENARIOS ?= nginx
+SCENARIOS ?= nginx office_network office_offline nvidia_cuda nvidia_cuda_fake_gpu ollama
 SLOW_SCENARIOS ?=
 SCENARIO ?=
 

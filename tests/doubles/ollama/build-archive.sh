@@ -58,14 +58,21 @@ fi
 
 mkdir -p "$outdir"
 outdir=$(cd "$outdir" && pwd)
-rm -f "$outdir/$name"
 # Members as upstream's release job lists them: bin/ollama, lib/ollama files, the cuda_v* dirs.
 (
 	cd "$stage"
-	tar --create --file "$outdir/$name" "${compress[@]}" \
+	tar --create --file "$stage/$name" "${compress[@]}" \
 		--owner=0 --group=0 --numeric-owner --sort=name \
 		--mtime="@${SOURCE_DATE_EPOCH:-$(date +%s)}" \
 		bin/ollama lib/ollama/VERSION lib/ollama/*.so lib/ollama/*.marker lib/ollama/cuda_v12 lib/ollama/cuda_v13
 )
-(cd "$outdir" && sha256sum "./$name" >sha256sum.txt)
+# Keep an identical archive (same bytes with SOURCE_DATE_EPOCH) so callers can report "changed"
+# honestly; stderr says which it was, stdout always names the archive.
+if cmp -s "$stage/$name" "$outdir/$name" && [[ -f $outdir/sha256sum.txt ]]; then
+	echo "build-archive: unchanged $outdir/$name" >&2
+else
+	mv "$stage/$name" "$outdir/$name"
+	(cd "$outdir" && sha256sum "./$name" >sha256sum.txt)
+	echo "build-archive: built $outdir/$name" >&2
+fi
 echo "$outdir/$name"

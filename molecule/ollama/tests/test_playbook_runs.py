@@ -1,0 +1,95 @@
+"""Runs of the role with other variables against the converged host: failures, GPUs, prune.
+
+Each run is limited with the role's tags to the steps it exercises, which keeps the scenario fast
+and also proves that the tags work on their own (set_vars carries every ollama_* tag).
+"""
+
+from __future__ import annotations
+
+GUIDE_MODELS = {"deepseek-r1:8b-0528-qwen3-q4_K_M", "qwen2.5vl:7b", "snowflake-arctic-embed2:latest"}
+
+# Two GPUs as selfhosted.ai_stack.nvidia_gpu_info reports them (the guide's RTX 2080 Ti pair).
+# Extra variables outrank the role's registered detection result, so the GPU code paths run
+# in --check mode on a host without GPUs.
+GPU0 = "GPU-1f0c7d3b-2a4e-6c1d-8e9f-0a1b2c3d4e5f"
+TWO_GPUS = {
+    "gpu_count": 2,
+    "gpus": [
+        {
+            "index": index,
+            "uuid": uuid,
+            "name": "NVIDIA GeForce RTX 2080 Ti",
+            "memory_total_mib": 22528,
+            "pci_bus_id": f"00000000:0{index + 1}:00.0",
+        }
+        for index, uuid in enumerate([GPU0, "GPU-8a9b0c1d-2e3f-4a5b-6c7d-8e9f0a1b2c3d"])
+    ],
+}
+
+
+def test_mid_stream_pull_error_fails_the_role_with_ollamas_message(converge):
+    run = converge("--tags", "ollama_models", extra_vars={"ollama_models": ["fail-midstream-x"]})
+    assert run.returncode != 0, run.tail()
+    assert "failed to pull model 'fail-midstream-x:latest' from http://127.0.0.1:11434" in run.output, run.tail()
+    assert "digest mismatch" in run.output, run.tail()
+
+
+def test_gpu_host_gets_a_uuid_pinned_unit_with_nvidia_devices(converge):
+    run = converge("--check", "--diff", "--tags", "ollama_configure", extra_vars={"__ollama_gpu_info": TWO_GPUS})
+    assert run.returncode == 0, run.tail()
+    # The default selection puts the LLMs on GPU0, by UUID, and the unit waits for it.
+    assert f'+Environment="CUDA_VISIBLE_DEVICES={GPU0}"' in run.stdout, run.tail()
+    assert f"+ExecStartPre=+/usr/local/libexec/ai_stack/ollama-gpu-ready 60 {GPU0}" in run.stdout
+    # No PrivateDevices (it would hide /dev/nvidia*); a closed device policy instead.
+    assert "-PrivateDevices=yes" in run.stdout
+    assert "+DevicePolicy=closed" in run.stdout
+    assert "+DeviceAllow=char-nvidia-uvm rwm" in run.stdout
+    assert "+DeviceAllow=char-nvidia-frontend rwm" in run.stdout
+    # nvidia-uvm is loaded at boot, before the unit's device policy is resolved.
+    assert "TASK [selfhosted.ai_stack.ollama : Load nvidia-uvm at every boot]" in run.stdout
+    assert "\n+nvidia-uvm\n" in run.stdout
+
+
+def test_unknown_gpu_in_ollama_gpus_is_refused(converge):
+    run = converge(
+        "--check", "--tags", "ollama_preflight", extra_vars={"__ollama_gpu_info": TWO_GPUS, "ollama_gpus": [3]}
+    )
+    assert run.returncode != 0
+    assert "ollama_gpus: no GPU matches 3" in run.output, run.tail()
+
+
+def test_vram_check_fails_when_the_models_do_not_fit(converge):
+    models = [
+        {"name": "qwen2.5vl:7b", "size_mib": 16000},
+        {"name": "deepseek-r1:8b-0528-qwen3-q4_K_M", "size_mib": 9000},
+    ]
+    run = converge(
+        "--check",
+        "--tags",
+        "ollama_preflight",
+        extra_vars={"__ollama_gpu_info": TWO_GPUS, "ollama_models": models, "ollama_vram_check": "fail"},
+    )
+    assert run.returncode != 0, run.tail()
+    assert "need 25000 MiB of VRAM" in run.output, run.tail()
+    assert "GPU 0 (NVIDIA GeForce RTX 2080 Ti) has 22528 MiB" in run.output
+
+
+def test_prune_removes_unlisted_models_only(converge, ollama_api):
+    ollama_api("/api/pull", {"model": "tinyllama", "stream": False})
+    assert "tinyllama:latest" in {m["name"] for m in ollama_api("/api/tags")["models"]}
+
+    run = converge("--tags", "ollama_models", extra_vars={"ollama_models_prune": True})
+    assert run.returncode == 0, run.tail()
+    assert run.changed == 1, run.tail()
+    assert {m["name"] for m in ollama_api("/api/tags")["models"]} == GUIDE_MODELS
+
+
+def test_offline_site_pulls_nothing_and_names_the_missing_models(converge):
+    run = converge(
+        "--tags",
+        "ollama_models",
+        extra_vars={"ai_stack_offline": True, "ollama_models": ["qwen2.5vl:7b", "tinyllama"]},
+    )
+    assert run.returncode != 0, run.tail()
+    assert "Pull the models" in run.stdout
+    assert "these models are missing from /usr/share/ollama/.ollama/models: tinyllama:latest." in run.output, run.tail()
