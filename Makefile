@@ -19,12 +19,13 @@ export MOLECULE_IMAGE := $(LOCAL_IMAGE)
 endif
 
 # Scenarios run by `make test`, in order. SCENARIO=x runs just one.
-SCENARIOS ?= nginx office_network office_offline nvidia_cuda nvidia_cuda_fake_gpu ollama
-SLOW_SCENARIOS ?=
+SCENARIOS ?= nginx office_network office_offline nvidia_cuda nvidia_cuda_fake_gpu ollama python311
+# PGO+LTO CPython build: about 26 min on 2 cores.
+SLOW_SCENARIOS ?= python311_pgo
 SCENARIO ?=
 
 .PHONY: help venv lock collection-link lint sanity unit package molecule molecule-slow test test-slow \
-        test-image docker demo demo-destroy build clean
+        test-image cpython-source docker demo demo-destroy build clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -70,10 +71,13 @@ ifeq ($(IMAGE),debootstrap)
 	tests/scripts/build-test-image.sh $(LOCAL_IMAGE)
 endif
 
-molecule: venv collection-link test-image ## Molecule scenarios (SCENARIO=name for one)
+cpython-source: ## CPython 3.11.2 source for the python311 scenarios (from Debian's source package)
+	tests/scripts/fetch-cpython-source.sh .cache/cpython-source
+
+molecule: venv collection-link test-image cpython-source ## Molecule scenarios (SCENARIO=name for one)
 	tests/scripts/run-scenarios.sh $(or $(SCENARIO),$(SCENARIOS))
 
-molecule-slow: venv collection-link test-image ## Opt-in slow scenarios
+molecule-slow: venv collection-link test-image cpython-source ## Opt-in slow scenarios
 	$(if $(SLOW_SCENARIOS),tests/scripts/run-scenarios.sh $(SLOW_SCENARIOS),@echo "no slow scenarios yet")
 
 test: lint sanity unit package molecule ## Everything CI runs: lint, sanity, unit, package, molecule

@@ -36,8 +36,13 @@ class PlaybookRun:
 
 def run_converge(*args: str, extra_vars: dict | None = None) -> PlaybookRun:
     """ansible-playbook converge.yml against the scenario's inventory, like molecule does."""
+    return run_playbook("converge.yml", *args, extra_vars=extra_vars)
+
+
+def run_playbook(playbook: str, *args: str, extra_vars: dict | None = None) -> PlaybookRun:
+    """ansible-playbook <scenario>/<playbook> against the scenario's inventory."""
     scenario = os.environ["MOLECULE_SCENARIO_DIRECTORY"]
-    command = ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], os.path.join(scenario, "converge.yml")]
+    command = ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], os.path.join(scenario, playbook)]
     if extra_vars:
         command += ["-e", json.dumps(extra_vars)]
     env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1")
@@ -48,6 +53,11 @@ def run_converge(*args: str, extra_vars: dict | None = None) -> PlaybookRun:
 @pytest.fixture(name="converge")
 def converge_fixture():
     return run_converge
+
+
+@pytest.fixture(name="playbook")
+def playbook_fixture():
+    return run_playbook
 
 
 def _api(host, path: str, body: dict | None = None, method: str | None = None) -> dict:

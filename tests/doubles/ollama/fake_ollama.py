@@ -389,7 +389,7 @@ class FakeOllama:
             return dict(INJECTION_ENTRY, name=display(parts))
         return None
 
-    def _layers(self, entry: dict[str, Any]) -> tuple[list[dict[str, Any]], bytes]:
+    def _layers(self, entry: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, bytes]]:
         """Layers with deterministic digests (change 'revision' in a catalogue to get new ones)."""
         seed = f"{entry['name'].lower()}#{entry.get('revision', 0)}"
         config = json.dumps(
@@ -408,12 +408,17 @@ class FakeOllama:
             sort_keys=True,
         ).encode()
         weights = entry["size"] - len(config) - sum(size for _kind, size in SMALL_LAYERS)
-        layers = []
+        # Blobs are content-addressed like Ollama's: each placeholder is stored under its own sha256
+        # (the manifest keeps the model's real-looking size, so /api/tags reports gigabytes).
+        layers, contents = [], {}
         for kind, size in [("model", max(weights, 1)), *SMALL_LAYERS]:
-            digest = "sha256:" + _sha256(f"{seed}/{kind}".encode())
+            placeholder = f"fake-ollama blob {seed}/{kind}\n".encode()
+            digest = "sha256:" + _sha256(placeholder)
+            contents[digest] = placeholder
             layers.append({"mediaType": MEDIA_PREFIX + kind, "digest": digest, "size": size})
+        contents["sha256:" + _sha256(config)] = config
         layers.append({"mediaType": CONFIG_MEDIA, "digest": "sha256:" + _sha256(config), "size": len(config)})
-        return layers, config
+        return layers, contents
 
     def pull(self, name: str, alive: Callable[[], bool] = lambda: True) -> Iterator[dict[str, Any]]:
         """Yield the NDJSON messages of one pull, like Ollama's PullModel.
@@ -430,11 +435,11 @@ class FakeOllama:
         key = entry["name"].lower()
         with self.lock:
             attempt = self.attempts[key] = self.attempts.get(key, 0) + 1
-        layers, config = self._layers(entry)
+        layers, contents = self._layers(entry)
         model = entry["name"].rpartition("/")[2].lower()
         for index, layer in enumerate(layers):
             failure = self._failure(model, attempt) if index == 0 else None
-            yield from self._pull_layer(layer, config if layer["mediaType"] == CONFIG_MEDIA else None, failure)
+            yield from self._pull_layer(layer, contents[layer["digest"]], failure)
             if failure in ("error", "truncate") or not alive():
                 return
         yield {"status": "verifying sha256 digest"}
@@ -453,7 +458,7 @@ class FakeOllama:
             return "truncate"
         return None
 
-    def _pull_layer(self, layer: dict[str, Any], content: bytes | None, failure: str | None) -> Iterator[dict]:
+    def _pull_layer(self, layer: dict[str, Any], content: bytes, failure: str | None) -> Iterator[dict]:
         digest, total = layer["digest"], layer["size"]
         status = {"status": f"pulling {digest[7:19]}", "digest": digest, "total": total}
         if self.store.has_blob(digest):
@@ -477,7 +482,7 @@ class FakeOllama:
                 failure = None
                 continue
             yield dict(status, completed=done)
-        self.store.write_blob(digest, content if content is not None else f"fake-ollama blob {digest}\n".encode())
+        self.store.write_blob(digest, content)
         self.partial.pop(digest, None)
 
     def _sleep(self, seconds: float) -> None:
