@@ -5,12 +5,9 @@ failures a user must see (GPU required, wrong key, missing toolkit version)."""
 from __future__ import annotations
 
 import functools
-import json
-import os
-import subprocess
 import typing as t
 
-import pytest
+from playbook_runs import run_playbook, task_results
 
 HOST = "ai-stack-nvidia_cuda"
 DOUBLE = "/srv/cuda-repo-double"
@@ -21,30 +18,8 @@ TOOLKIT = "/usr/local/cuda-12.4"
 # --------------------------------------------------------------------------- helpers
 
 
-def run_converge(extra_vars: dict[str, t.Any] | None = None, check: bool = False) -> tuple[int, dict[str, t.Any]]:
-    """Run the scenario's converge.yml against the converged host; results as JSON."""
-    playbook = os.path.join(os.environ["MOLECULE_SCENARIO_DIRECTORY"], "converge.yml")
-    cmd = ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], playbook]
-    if extra_vars:
-        cmd += ["--extra-vars", json.dumps(extra_vars)]
-    if check:
-        cmd.append("--check")
-    env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
-    run = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
-    try:
-        return run.returncode, json.loads(run.stdout)
-    except json.JSONDecodeError:
-        pytest.fail(f"no JSON from ansible-playbook (rc {run.returncode}):\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}")
-
-
 def results(report: dict[str, t.Any], name: str) -> list[dict[str, t.Any]]:
-    """This host's results of the tasks called ``name`` (role tasks are prefixed with the role)."""
-    found = []
-    for play in report["plays"]:
-        for task in play["tasks"]:
-            if task["task"]["name"].split(" : ")[-1] == name and HOST in task["hosts"]:
-                found.append(task["hosts"][HOST])
-    return found
+    return task_results(report, name, HOST)
 
 
 def failed_msg(report: dict[str, t.Any]) -> str:
@@ -55,7 +30,7 @@ def failed_msg(report: dict[str, t.Any]) -> str:
 
 @functools.cache
 def converged_in_check_mode() -> tuple[int, dict[str, t.Any]]:
-    return run_converge(check=True)
+    return run_playbook(check=True)
 
 
 def fingerprint(host) -> str:
@@ -105,7 +80,7 @@ def test_gpu_tasks_are_skipped_without_a_gpu() -> None:
 
 
 def test_require_gpu_true_fails_clearly_and_changes_nothing() -> None:
-    rc, report = run_converge({"nvidia_cuda_require_gpu": True})
+    rc, report = run_playbook(extra_vars={"nvidia_cuda_require_gpu": True})
     assert rc != 0
     message = failed_msg(report)
     assert message.startswith(f"nvidia_cuda_require_gpu is true, but no NVIDIA GPU was found on {HOST}:")
@@ -204,7 +179,7 @@ def test_no_driver_side_effects_without_a_gpu(host) -> None:
 
 
 def test_missing_toolkit_version_lists_what_the_repository_offers() -> None:
-    rc, report = run_converge({"nvidia_cuda_toolkit_version": "12.3"}, check=True)
+    rc, report = run_playbook(extra_vars={"nvidia_cuda_toolkit_version": "12.3"}, check=True)
     assert rc != 0
     message = failed_msg(report)
     assert message.startswith('cuda-toolkit-12-3 (nvidia_cuda_toolkit_version "12.3") is not in NVIDIA\'s repository')
@@ -214,7 +189,7 @@ def test_missing_toolkit_version_lists_what_the_repository_offers() -> None:
 def test_key_with_another_fingerprint_is_refused_and_removed(host) -> None:
     wrong = "0123456789ABCDEF0123456789ABCDEF01234567"
     sources_before = host.file(SOURCES).content_string
-    rc, report = run_converge({"nvidia_cuda_repo_key_fingerprint": wrong})
+    rc, report = run_playbook(extra_vars={"nvidia_cuda_repo_key_fingerprint": wrong})
     assert rc != 0
     message = failed_msg(report)
     assert f"has the fingerprint(s) {fingerprint(host)}, not {wrong}" in message

@@ -6,43 +6,17 @@ NVLink verification, the GPU facts by UUID and the VRAM check entry point."""
 from __future__ import annotations
 
 import functools
-import json
-import os
-import subprocess
 import typing as t
 
-import pytest
+from playbook_runs import run_playbook, task_results
 
 HOST = "ai-stack-nvidia_cuda_fake_gpu"
 UUID_0 = "GPU-1f0c7d3b-2a4e-6c1d-8e9f-0a1b2c3d4e5f"
 UUID_1 = "GPU-8a9b0c1d-2e3f-4a5b-6c7d-8e9f0a1b2c3d"
 
 
-def run_playbook(
-    name: str = "converge.yml", extra_vars: dict[str, t.Any] | None = None, check: bool = False
-) -> tuple[int, dict[str, t.Any]]:
-    """Run a playbook of this scenario against the converged host; results as JSON."""
-    playbook = os.path.join(os.environ["MOLECULE_SCENARIO_DIRECTORY"], name)
-    cmd = ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], playbook]
-    if extra_vars:
-        cmd += ["--extra-vars", json.dumps(extra_vars)]
-    if check:
-        cmd.append("--check")
-    env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
-    run = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
-    try:
-        return run.returncode, json.loads(run.stdout)
-    except json.JSONDecodeError:
-        pytest.fail(f"no JSON from ansible-playbook (rc {run.returncode}):\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}")
-
-
 def results(report: dict[str, t.Any], name: str) -> list[dict[str, t.Any]]:
-    return [
-        task["hosts"][HOST]
-        for play in report["plays"]
-        for task in play["tasks"]
-        if task["task"]["name"].split(" : ")[-1] == name and HOST in task["hosts"]
-    ]
+    return task_results(report, name, HOST)
 
 
 def one_msg(report: dict[str, t.Any], name: str) -> str:
