@@ -8,6 +8,7 @@ directory (the same one ``make`` uses for ``ANSIBLE_COLLECTIONS_PATH``).
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 from pathlib import Path
 
@@ -30,4 +31,14 @@ def _link_collection() -> None:
         namespace.__path__.append(root + "/ansible_collections")
 
 
+def _register_ollama_double() -> None:
+    """Make ``import fake_ollama`` load tests/doubles/ollama/fake_ollama.py (a script, not a package)."""
+    spec = importlib.util.spec_from_file_location("fake_ollama", REPO_ROOT / "tests/doubles/ollama/fake_ollama.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["fake_ollama"] = module
+    spec.loader.exec_module(module)
+
+
 _link_collection()
+_register_ollama_double()

@@ -5,39 +5,23 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import io
 import os
 import re
 import shutil
 import socket
 import subprocess
-import sys
 import tarfile
 import time
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
+import fake_ollama  # the test double, registered by tests/unit/conftest.py
 import pytest
 
 from ansible_collections.selfhosted.ai_stack.plugins.module_utils import _ollama_api as api
 
 DOUBLE_DIR = Path(__file__).resolve().parents[3] / "doubles" / "ollama"
-
-
-def _load_fake() -> ModuleType:
-    """Import tests/doubles/ollama/fake_ollama.py (not a package) once per test session."""
-    if "fake_ollama" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("fake_ollama", DOUBLE_DIR / "fake_ollama.py")
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["fake_ollama"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["fake_ollama"]
-
-
-fake_ollama = _load_fake()
 
 
 @pytest.fixture

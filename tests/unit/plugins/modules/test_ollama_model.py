@@ -4,15 +4,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import socket
-import sys
 from collections.abc import Callable
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
+import fake_ollama  # the test double, registered by tests/unit/conftest.py
 import pytest
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.testing import patch_module_args
@@ -20,22 +18,7 @@ from ansible.module_utils.testing import patch_module_args
 from ansible_collections.selfhosted.ai_stack.plugins.module_utils import _ollama_api
 from ansible_collections.selfhosted.ai_stack.plugins.modules import ollama_model
 
-DOUBLE_DIR = Path(__file__).resolve().parents[3] / "doubles" / "ollama"
 LLAMA_SIZE = 2019393189  # fake_ollama's catalogue size for llama3.2:latest
-
-
-def _load_fake() -> ModuleType:
-    """Import tests/doubles/ollama/fake_ollama.py (not a package) once per test session."""
-    if "fake_ollama" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("fake_ollama", DOUBLE_DIR / "fake_ollama.py")
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["fake_ollama"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["fake_ollama"]
-
-
-fake_ollama = _load_fake()
 
 
 class ModuleExit(Exception):
