@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import re
+import subprocess
 import urllib.request
 from pathlib import Path
 
@@ -34,8 +35,21 @@ def _controller_extra_cas() -> list[str]:
 CONTROLLER_PROXY = next(
     (os.environ[n] for n in ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY") if os.environ.get(n)), ""
 )
-PROXY = CONTROLLER_PROXY or "http://127.0.0.1:3128"
+# The double wants a password; every world-readable file gets the proxy without it.
+PROXY_PASSWORD = "Office-proxy-S3cret"
+PROXY = CONTROLLER_PROXY or f"http://office:{PROXY_PASSWORD}@127.0.0.1:3128"
+PUBLIC_PROXY = CONTROLLER_PROXY or "http://127.0.0.1:3128"
 PROXY_LOG = "/var/log/forward-proxy/requests.log"
+# Runs a command with the office proxy from the root-only file.
+OFFICE_PROXY = "/usr/local/libexec/ai_stack/office-proxy"
+OFFICE_PROXY_ENV = "/etc/ai_stack/env/office-proxy.env"
+SERVICE_ENV = "/etc/ai_stack/env/stack-service-double.env"
+APT_AUTH = "/etc/apt/auth.conf.d/80ai-stack-proxy.conf"
+
+
+def _needs_the_double() -> None:
+    if CONTROLLER_PROXY:
+        pytest.skip("the controller's own proxy is the office proxy here, and it has no password")
 
 
 def _proxy_log(host) -> list[str]:
@@ -65,11 +79,12 @@ def _first_host_only(host) -> None:
         pytest.skip("downloads on the first host only")
 
 
-def test_pip_installs_from_the_index_with_no_flags(host):
+def test_pip_installs_from_the_index_through_office_proxy(host):
     _first_host_only(host)
-    # Only /etc/pip.conf (CA bundle, index, proxy) makes this work behind the CI proxy.
+    # Only /etc/pip.conf (CA bundle, index) and office-proxy (the proxy with its password) make
+    # this work behind the CI proxy.
     host.check_output(f"rm -rf {VENV} && python3 -m venv {VENV}")
-    pip = f"{VENV}/bin/python -m pip install --no-cache-dir --disable-pip-version-check"
+    pip = f"{OFFICE_PROXY} {VENV}/bin/python -m pip install --no-cache-dir --disable-pip-version-check"
     seen = _through_the_double(host, f"{pip} idna")
     assert host.run(f"{VENV}/bin/python -c 'import idna'").rc == 0
     if not CONTROLLER_PROXY:
@@ -78,11 +93,11 @@ def test_pip_installs_from_the_index_with_no_flags(host):
 
 def test_uv_installs_from_the_index_with_no_flags(host):
     _first_host_only(host)
-    # uv itself comes from PyPI through pip; then /etc/uv/uv.toml (native-tls) and the login
-    # environment's proxy (/etc/environment) are all uv gets.
-    host.check_output(f"test -x {VENV}/bin/uv || {VENV}/bin/python -m pip install --no-cache-dir -q uv")
+    # uv itself comes from PyPI through pip; then /etc/uv/uv.toml (native-tls) and the proxy from
+    # office-proxy are all uv gets.
+    host.check_output(f"test -x {VENV}/bin/uv || {OFFICE_PROXY} {VENV}/bin/python -m pip install --no-cache-dir -q uv")
     seen = _through_the_double(
-        host, f"set -a; . /etc/environment; set +a; {VENV}/bin/uv pip install --no-cache --python {VENV}/bin/python six"
+        host, f"{OFFICE_PROXY} {VENV}/bin/uv pip install --no-cache --python {VENV}/bin/python six"
     )
     assert host.run(f"{VENV}/bin/python -c 'import six'").rc == 0
     if not CONTROLLER_PROXY:
@@ -99,7 +114,12 @@ def test_pip_and_uv_configuration(host):
     assert pip_conf.content_string.startswith("#\n# Ansible managed")
     assert f"cert = {BUNDLE}" in pip_conf.content_string
     assert "no-index" not in pip_conf.content_string
-    assert f"proxy = {PROXY}" in pip_conf.content_string
+    if CONTROLLER_PROXY:
+        assert f"proxy = {PROXY}" in pip_conf.content_string
+    else:
+        # World-readable: a proxy with a password stays out (pip gets it from office-proxy).
+        assert "proxy =" not in pip_conf.content_string
+        assert "office-proxy" in pip_conf.content_string
     uv_conf = host.file("/etc/uv/uv.toml").content_string
     assert "native-tls = true" in uv_conf
     assert "no-index" not in uv_conf
@@ -107,12 +127,17 @@ def test_pip_and_uv_configuration(host):
 
 def test_git_uses_the_system_trust_store_and_the_proxy(host):
     gitconfig = host.file("/etc/gitconfig").content_string
-    assert f"[http]\nsslCAInfo = {BUNDLE}\nproxy = {PROXY}\n" in gitconfig
+    if CONTROLLER_PROXY:
+        assert f"[http]\nsslCAInfo = {BUNDLE}\nproxy = {PROXY}\n" in gitconfig
+    else:
+        assert f"[http]\nsslCAInfo = {BUNDLE}\n" in gitconfig
+        # git takes the proxy from the environment, as office-proxy sets it (test_office_proxy_...).
+        assert "proxy" not in gitconfig
 
 
 def test_apt_goes_through_the_proxy(host):
     conf = host.file("/etc/apt/apt.conf.d/80ai-stack-proxy").content_string
-    assert f'Acquire::http::Proxy "{PROXY}";' in conf
+    assert f'Acquire::http::Proxy "{PUBLIC_PROXY}";' in conf
     assert 'Acquire::http::Proxy::localhost "DIRECT";' in conf
     assert 'Acquire::http::Proxy::127.0.0.1 "DIRECT";' in conf
 
@@ -131,17 +156,111 @@ def test_apt_uses_the_office_mirror(host):
         assert any(line.startswith(f"GET {mirror.rstrip('/')}/") for line in seen), seen
 
 
+def test_apt_gets_the_proxy_password_from_a_root_only_file(host):
+    _needs_the_double()
+    auth = host.file(APT_AUTH)
+    assert (auth.user, auth.group, auth.mode) == ("root", "root", 0o600)
+    assert f"machine http://127.0.0.1:3128 login office password {PROXY_PASSWORD}" in auth.content_string
+
+
 def test_service_unit_gets_the_ca_and_proxy_environment(host):
     env = host.check_output("systemctl show -p Environment --value stack-service-double.service")
     if _controller_extra_cas():
         assert f"SSL_CERT_FILE={BUNDLE}" in env
         assert f"REQUESTS_CA_BUNDLE={BUNDLE}" in env
-    assert f"https_proxy={PROXY}" in env
-    assert f"HTTPS_PROXY={PROXY}" in env
-    no_proxy = next(v for v in env.split() if v.startswith("no_proxy=")).removeprefix("no_proxy=").split(",")
+    assert "HF_HUB_OFFLINE" not in env
+    # The proxy is in the unit's root-only environment file, never in the unit itself.
+    assert "proxy" not in env.lower()
+    assert host.check_output("systemctl show -p EnvironmentFiles --value stack-service-double").startswith(SERVICE_ENV)
+    service_env = host.file(SERVICE_ENV)
+    assert (service_env.user, service_env.group, service_env.mode) == ("root", "root", 0o600)
+    content = service_env.content_string
+    assert f"https_proxy='{PROXY}'" in content and f"HTTPS_PROXY='{PROXY}'" in content
+    no_proxy = re.search(r"^no_proxy='([^']*)'$", content, re.M)[1].split(",")
     for entry in ("localhost", "127.0.0.1", "::1", host.check_output("hostname")):
         assert entry in no_proxy
-    assert "HF_HUB_OFFLINE" not in env
+
+
+def test_office_proxy_environment_is_root_only(host):
+    env = host.file(OFFICE_PROXY_ENV)
+    assert (env.user, env.group, env.mode) == ("root", "root", 0o600)
+    assert f"https_proxy='{PROXY}'" in env.content_string
+    # A tool run through it reaches out through the proxy, password and all (urllib, like git and
+    # pip, takes http_proxy from the environment).
+    if not CONTROLLER_PROXY:
+        fetch = "import urllib.request; urllib.request.urlopen('http://deb.debian.org/debian/', timeout=30).read()"
+        seen = _through_the_double(host, f'{OFFICE_PROXY} python3 -c "{fetch}"')
+        assert "GET http://deb.debian.org/debian/" in seen, seen
+    # Anyone else is told, rather than silently running without the proxy.
+    denied = host.run(f"runuser -u nobody -- {OFFICE_PROXY} true")
+    assert denied.rc == 1 and "root only" in denied.stderr
+
+
+def test_proxy_password_in_no_file_an_unprivileged_user_can_read(host):
+    _needs_the_double()
+    # Everything under these trees that `nobody` can read, systemctl show of the units included.
+    found = host.run(
+        "runuser -u nobody -- grep -rlsF --exclude-dir=proc --exclude-dir=sys --exclude-dir=dev "
+        f"{PROXY_PASSWORD} /etc /usr /var /opt /run /root /srv"
+    )
+    assert found.stdout == "", found.stdout
+    show = host.run("runuser -u nobody -- systemctl show stack-service-double.service")
+    assert show.rc == 0 and "EnvironmentFiles=" in show.stdout
+    assert PROXY_PASSWORD not in show.stdout
+    # ...while root's copies are where the tools read them.
+    assert PROXY_PASSWORD in host.file(OFFICE_PROXY_ENV).content_string
+
+
+def _converge(*args: str, extra_vars: dict | None = None) -> subprocess.CompletedProcess[str]:
+    cmd = ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], str(SCENARIO / "converge.yml"), *args]
+    if extra_vars:
+        cmd += ["--extra-vars", json.dumps(extra_vars)]
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+
+
+def test_proxy_password_never_in_verbose_diff_output(host):
+    _needs_the_double()
+    _first_host_only(host)
+    # Remove every file that holds the password, so this run writes each of them again.
+    host.check_output(f"rm -f {APT_AUTH} {OFFICE_PROXY_ENV} {SERVICE_ENV}")
+    run = _converge("-vvv", "--diff", "--limit", FIRST_HOST)
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+    for task in (
+        "Give apt the proxy credentials",
+        "Write the office proxy environment",
+        "Write the service's environment file",
+    ):
+        assert re.search(rf"TASK \[.*{re.escape(task)}.*\n(.*\n)*?changed: \[{FIRST_HOST}\]", run.stdout), task
+    leaks = [line for line in (run.stdout + run.stderr).splitlines() if PROXY_PASSWORD in line]
+    assert not leaks, [line.replace(PROXY_PASSWORD, "<PASSWORD>")[:300] for line in leaks]
+    assert host.file(APT_AUTH).mode == 0o600
+
+
+# Modification times of the files a run would change first.
+MANAGED_FILES = "ls -l --time-style=+%s.%N /etc/apt/apt.conf.d /etc/ai_stack/env /etc/environment /etc/pip.conf"
+
+
+@pytest.mark.parametrize(
+    ("extra_vars", "message"),
+    [
+        # A malformed proxy: named in the message, its password masked.
+        ({"ai_stack_https_proxy": f"http://office:{PROXY_PASSWORD}@bad host:3128"}, "office:********@bad host"),
+        # A password where every local user could read it.
+        ({"office_network_login_environment": True}, "office_network_login_environment is true"),
+        ({"ai_stack_pip_index_url": f"https://office:{PROXY_PASSWORD}@pypi.example/simple/"}, "/root/.netrc"),
+    ],
+)
+def test_bad_proxy_settings_fail_before_any_change_without_the_password(host, extra_vars, message):
+    _needs_the_double()
+    _first_host_only(host)
+    before = host.check_output(MANAGED_FILES)
+    run = _converge("--limit", FIRST_HOST, extra_vars=extra_vars)
+    output = run.stdout + run.stderr
+    assert run.returncode != 0, output[-3000:]
+    assert message in output, output[-3000:]
+    assert PROXY_PASSWORD not in output
+    assert host.check_output(MANAGED_FILES) == before
 
 
 def test_both_hosts_have_each_artifact_with_its_checksum(host):

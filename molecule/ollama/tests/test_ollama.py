@@ -52,9 +52,31 @@ def test_unit_environment_matches_the_assignment(host):
     assert env["OLLAMA_VULKAN"] == "0"
     assert env["OLLAMA_CONTEXT_LENGTH"] == "8192"  # ollama_environment_extra
     assert env["OLLAMA_NOPRUNE"] == "1"  # a boolean extra becomes 1
-    assert env["HTTPS_PROXY"] == env["https_proxy"] == "http://proxy.office.example:3128"
-    assert "127.0.0.1" in env["NO_PROXY"].split(",")
+    # The proxy is in the root-only environment file, not in the unit.
+    assert not {"HTTPS_PROXY", "https_proxy", "NO_PROXY", "no_proxy"} & set(env)
     assert env["PATH"].split(":")[0] == "/usr/local/cuda/bin"
+
+
+PROXY_PASSWORD = "Ollama-proxy-S3cret"
+PROXY = f"http://office:{PROXY_PASSWORD}@proxy.office.example:3128"
+ENV_FILE = "/etc/ai_stack/env/ollama.env"
+
+
+def test_proxy_password_only_in_the_root_only_environment_file(host):
+    env_file = host.file(ENV_FILE)
+    assert (env_file.user, env_file.group, env_file.mode) == ("root", "root", 0o600)
+    assert f"https_proxy='{PROXY}'" in env_file.content_string
+    assert host.check_output("systemctl show ollama -p EnvironmentFiles --value").startswith(ENV_FILE)
+    # Nothing an unprivileged user can read shows it: not systemctl show, not the unit, no file.
+    show = host.run("runuser -u nobody -- systemctl show ollama")
+    assert show.rc == 0 and "ExecStart=" in show.stdout
+    assert PROXY_PASSWORD not in show.stdout
+    assert PROXY_PASSWORD not in host.file("/etc/systemd/system/ollama.service").content_string
+    readable = host.run(
+        "runuser -u nobody -- grep -rlsF --exclude-dir=proc --exclude-dir=sys --exclude-dir=dev "
+        f"{PROXY_PASSWORD} /etc /usr/local /usr/share/ollama /var /opt /run"
+    )
+    assert readable.stdout == "", readable.stdout
 
 
 def test_running_process_got_the_environment(host):
@@ -62,6 +84,9 @@ def test_running_process_got_the_environment(host):
     environ = host.check_output(f"tr '\\0' '\\n' < /proc/{pid}/environ").splitlines()
     assert "CUDA_VISIBLE_DEVICES=-1" in environ
     assert "OLLAMA_KV_CACHE_TYPE=q8_0" in environ
+    # From the environment file: the service really gets the proxy (password included).
+    assert f"https_proxy={PROXY}" in environ
+    assert "NO_PROXY=" + ",".join(["localhost", "127.0.0.1", "::1"]) in "\n".join(environ)
     assert host.check_output(f"stat -c %U /proc/{pid}") == "ollama"
 
 

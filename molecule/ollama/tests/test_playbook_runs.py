@@ -39,15 +39,27 @@ def test_gpu_host_gets_a_uuid_pinned_unit_with_nvidia_devices(converge):
     assert run.returncode == 0, run.tail()
     # The default selection puts the LLMs on GPU0, by UUID, and the unit waits for it.
     assert f'+Environment="CUDA_VISIBLE_DEVICES={GPU0}"' in run.stdout, run.tail()
-    assert f"+ExecStartPre=+/usr/local/libexec/ai_stack/ollama-gpu-ready 60 {GPU0}" in run.stdout
+    assert f"+ExecStartPre=+/usr/local/libexec/ai_stack/gpu-ready wait 60 {GPU0}" in run.stdout
+    # ...and proves inside the sandbox (as ollama, no "+") that it reaches the GPU.
+    assert f"+ExecStartPre=/usr/local/libexec/ai_stack/gpu-ready sandbox {GPU0}" in run.stdout
     # No PrivateDevices (it would hide /dev/nvidia*); a closed device policy instead.
     assert "-PrivateDevices=yes" in run.stdout
     assert "+DevicePolicy=closed" in run.stdout
     assert "+DeviceAllow=char-nvidia-uvm rwm" in run.stdout
-    assert "+DeviceAllow=char-nvidia-frontend rwm" in run.stdout
+    # Current drivers (550.40 and later) register "nvidia" and "nvidiactl", older ones "nvidia-frontend".
+    for device in ("nvidia", "nvidiactl", "nvidia-frontend", "nvidia-uvm", "nvidia-caps"):
+        assert f"+DeviceAllow=char-{device} rwm" in run.stdout
     # nvidia-uvm is loaded at boot, before the unit's device policy is resolved.
-    assert "TASK [selfhosted.ai_stack.ollama : Load nvidia-uvm at every boot]" in run.stdout
+    assert "TASK [selfhosted.ai_stack._common : Load nvidia-uvm at every boot]" in run.stdout
     assert "\n+nvidia-uvm\n" in run.stdout
+
+
+def test_unit_path_has_no_empty_entry_without_the_cuda_toolkit(converge):
+    # An empty PATH entry is the working directory: never build one when the toolkit is skipped.
+    run = converge("--check", "--diff", "--tags", "ollama_configure", extra_vars={"ollama_cuda_bin_dir": ""})
+    assert run.returncode == 0, run.tail()
+    assert '+Environment="PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"' in run.stdout, run.tail()
+    assert "PATH=:" not in run.stdout
 
 
 def test_unknown_gpu_in_ollama_gpus_is_refused(converge):
@@ -82,3 +94,14 @@ def test_prune_removes_unlisted_models_only(converge, ollama_api):
     assert run.returncode == 0, run.tail()
     assert run.changed == 1, run.tail()
     assert {m["name"] for m in ollama_api("/api/tags")["models"]} == GUIDE_MODELS
+
+
+def test_proxy_password_never_in_verbose_diff_output(host, converge):
+    # Remove the environment file, so this run writes it again: the password is in its content.
+    host.check_output("rm -f /etc/ai_stack/env/ollama.env")
+    run = converge("-vvv", "--diff", "--tags", "ollama_configure")
+    assert run.returncode == 0, run.tail()
+    assert "Write the service's environment file" in run.stdout, run.tail()
+    assert "Ollama-proxy-S3cret" not in run.output
+    assert host.file("/etc/ai_stack/env/ollama.env").mode == 0o600
+    assert host.service("ollama").is_running

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import base64
 import select
 import socket
 import socketserver
@@ -18,9 +19,11 @@ class ProxyServer(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], log: Path) -> None:
+    def __init__(self, address: tuple[str, int], log: Path, credentials: str = "") -> None:
         super().__init__(address, ProxyHandler)
         self.log = log
+        # "user:password" a client must send as Proxy-Authorization: Basic, or "" for none.
+        self.credentials = credentials
         self.log_lock = threading.Lock()
 
     def record(self, line: str) -> None:
@@ -43,11 +46,26 @@ class ProxyHandler(socketserver.StreamRequestHandler):
             method, target, version = request_line.split(" ", 2)
         except ValueError:
             return
+        if not self._authorized(headers):
+            # Logged without the credentials, like a real proxy's access log.
+            self.server.record(f"407 {method} {target}")
+            self.wfile.write(
+                b"HTTP/1.1 407 Proxy Authentication Required\r\n"
+                b'Proxy-Authenticate: Basic realm="office proxy double"\r\nContent-Length: 0\r\n\r\n'
+            )
+            return
         self.server.record(f"{method} {target}")
         if method == "CONNECT":
             self._tunnel(target)
         else:
             self._forward(method, target, version, headers)
+
+    def _authorized(self, headers: list[str]) -> bool:
+        if not self.server.credentials:
+            return True
+        expected = "Basic " + base64.b64encode(self.server.credentials.encode()).decode()
+        sent = [h.split(":", 1)[1].strip() for h in headers if h.lower().startswith("proxy-authorization:")]
+        return expected in sent
 
     def _tunnel(self, target: str) -> None:
         host, port = target.rsplit(":", 1)
@@ -73,7 +91,7 @@ class ProxyHandler(socketserver.StreamRequestHandler):
         path = url.path or "/"
         if url.query:
             path += "?" + url.query
-        hop_by_hop = ("connection", "proxy-connection", "keep-alive")
+        hop_by_hop = ("connection", "proxy-connection", "keep-alive", "proxy-authorization")
         kept = [h for h in headers if h.split(":", 1)[0].strip().lower() not in hop_by_hop]
         # One request per connection keeps the double simple; clients reconnect.
         head = [f"{method} {path} {version}", *kept, "Connection: close", "", ""]
@@ -103,9 +121,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--listen", default="127.0.0.1:3128", help="host:port")
     parser.add_argument("--log", required=True, type=Path, help="file that gets one line per request")
+    parser.add_argument(
+        "--credentials-file",
+        type=Path,
+        help="file holding user:password that clients must send (Proxy-Authorization: Basic); none by default",
+    )
     args = parser.parse_args()
     host, port = args.listen.rsplit(":", 1)
-    ProxyServer((host, int(port)), args.log).serve_forever()
+    credentials = args.credentials_file.read_text().strip() if args.credentials_file else ""
+    ProxyServer((host, int(port)), args.log, credentials).serve_forever()
 
 
 if __name__ == "__main__":
