@@ -105,3 +105,12 @@ def test_proxy_password_never_in_verbose_diff_output(host, converge):
     assert "Ollama-proxy-S3cret" not in run.output
     assert host.file("/etc/ai_stack/env/ollama.env").mode == 0o600
     assert host.service("ollama").is_running
+
+
+def test_action_group_sets_the_ollama_url_once(playbook):
+    # Only the group's default names port 1; the module's own default is 127.0.0.1:11434.
+    run = playbook("module_defaults.yml", extra_vars={"module_defaults_ollama_url": "http://127.0.0.1:1"})
+    assert run.returncode != 0, run.tail()
+    assert "http://127.0.0.1:1" in run.output, run.tail()
+    run = playbook("module_defaults.yml", extra_vars={"module_defaults_ollama_url": "http://127.0.0.1:11434"})
+    assert run.returncode == 0, run.tail()
