@@ -20,8 +20,9 @@ endif
 
 # Scenarios run by `make test`, in order. SCENARIO=x runs just one.
 SCENARIOS ?= nginx office_network office_offline nvidia_cuda nvidia_cuda_fake_gpu ollama python311
-# PGO+LTO CPython build: about 26 min on 2 cores.
-SLOW_SCENARIOS ?= python311_pgo
+# PGO+LTO CPython build: about 26 min on 2 cores; the real Open WebUI from PyPI (openwebui): about
+# 11 min plus a CPython build (it joins `make test` once it shares the python311 build).
+SLOW_SCENARIOS ?= python311_pgo openwebui
 SCENARIO ?=
 
 .PHONY: help venv lock collection-link lint sanity unit package molecule molecule-slow test test-slow \
