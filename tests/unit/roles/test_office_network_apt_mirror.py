@@ -193,7 +193,7 @@ def test_bookworm_one_line_sources_get_their_mirrors() -> None:
 )
 def test_bookworm_one_mirror_leaves_the_other_archive(mirror: str, security_mirror: str, expected: list) -> None:
     after = _rewrite((FIXTURES / "debian-bookworm.list").read_text(), mirror, security_mirror)
-    assert [(uri, suite) for _, uri, suite in _one_line_uris(after)] == list(
+    assert [(uri, suite) for _kind, uri, suite in _one_line_uris(after)] == list(
         zip(expected, BOOKWORM_SUITES, strict=True)
     )
 
