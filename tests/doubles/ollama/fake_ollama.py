@@ -733,12 +733,14 @@ class FakeOllamaServer(ThreadingHTTPServer):
     # An idle keep-alive client must not hold up "systemctl stop"; serve_in_thread() turns this on
     # so that tests end only after every request thread has finished.
     block_on_close = False
+    # Doubles that speak more of the API (tests/doubles/ollama_chat) put their handler here.
+    handler_class: type[Handler] = Handler
 
     def __init__(self, address: tuple[str, int], fake: FakeOllama) -> None:
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         self.fake = fake
-        super().__init__(address, Handler)
+        super().__init__(address, self.handler_class)
 
 
 @contextlib.contextmanager

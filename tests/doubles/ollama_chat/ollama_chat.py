@@ -28,7 +28,6 @@ import importlib.util
 import os
 import sys
 import time
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -101,6 +100,16 @@ class ChatHandler(fake_ollama.Handler):
             return None
         return fake_ollama.display(fake_ollama.parse_name(name))
 
+    def _model_request(self) -> tuple[dict[str, Any], str] | None:
+        """The request's JSON body and model, or None after answering the error the way Ollama does."""
+        body = self._request_json()
+        if body is None:
+            return None
+        model = self._model(body)
+        if model is None:
+            return None
+        return body, model
+
     def _answer(self, model: str, text: str, key: str, wrap: Any, stream: bool) -> None:
         final = {
             "model": model,
@@ -131,60 +140,44 @@ class ChatHandler(fake_ollama.Handler):
         self._chunk(b"")
 
     def route_chat(self) -> None:
-        body = self._request_json()
-        if body is None:
+        request = self._model_request()
+        if request is None:
             return
-        model = self._model(body)
-        if model is None:
-            return
+        body, model = request
         text = answer_for(model, _last_user_text(body.get("messages")))
         self._answer(
             model, text, "chat", lambda t: {"message": {"role": "assistant", "content": t}}, body.get("stream", True)
         )
 
     def route_generate(self) -> None:
-        body = self._request_json()
-        if body is None:
+        request = self._model_request()
+        if request is None:
             return
-        model = self._model(body)
-        if model is None:
-            return
+        body, model = request
         text = answer_for(model, str(body.get("prompt", "")))
         self._answer(model, text, "generate", lambda t: {"response": t}, body.get("stream", True))
 
     def route_embed(self) -> None:
-        body = self._request_json()
-        if body is None:
+        request = self._model_request()
+        if request is None:
             return
-        model = self._model(body)
-        if model is None:
-            return
+        body, model = request
         inputs = body.get("input", "")
         inputs = inputs if isinstance(inputs, list) else [inputs]
         self._send_json(200, {"model": model, "embeddings": [embedding_for(str(item)) for item in inputs]})
 
     def route_embeddings(self) -> None:
-        body = self._request_json()
-        if body is None:
+        request = self._model_request()
+        if request is None:
             return
-        model = self._model(body)
-        if model is None:
-            return
+        body = request[0]
         self._send_json(200, {"embedding": embedding_for(str(body.get("prompt", "")))})
 
 
-class ChatServer(ThreadingHTTPServer):
-    """fake_ollama's FakeOllamaServer with the chatting handler (its own hard-codes fake_ollama's)."""
+class ChatServer(fake_ollama.FakeOllamaServer):
+    """fake_ollama's server with the chatting handler."""
 
-    daemon_threads = True
-    allow_reuse_address = True
-    block_on_close = False
-
-    def __init__(self, address: tuple[str, int], fake: Any) -> None:
-        if ":" in address[0]:
-            self.address_family = fake_ollama.socket.AF_INET6
-        self.fake = fake
-        super().__init__(address, ChatHandler)
+    handler_class = ChatHandler
 
 
 def main(argv: list[str] | None = None) -> int:
