@@ -11,22 +11,37 @@ export PATH := $(BIN):$(PATH)
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 
 # IMAGE=debootstrap builds a Debian 12 systemd image from this machine's apt mirror (no
-# registry needed, what CI uses); otherwise MOLECULE_IMAGE or the public Ubuntu 24.04 default.
+# registry needed, what CI uses), IMAGE=debootstrap-trixie a Debian 13 one; otherwise
+# MOLECULE_IMAGE or the public Ubuntu 24.04 default.
 IMAGE ?=
 LOCAL_IMAGE := localhost/ai-stack-test:debian12
+TRIXIE_IMAGE := localhost/ai-stack-test:debian13
 ifeq ($(IMAGE),debootstrap)
 export MOLECULE_IMAGE := $(LOCAL_IMAGE)
+else ifeq ($(IMAGE),debootstrap-trixie)
+export MOLECULE_IMAGE := $(TRIXIE_IMAGE)
+else ifneq ($(IMAGE),)
+$(error IMAGE must be debootstrap (Debian 12), debootstrap-trixie (Debian 13) or empty, not '$(IMAGE)')
 endif
 
 # Scenarios run by `make test`, in order. SCENARIO=x runs just one.
 SCENARIOS ?= nginx office_network office_offline nvidia_cuda nvidia_cuda_fake_gpu ollama python311
+# The scenarios that `make test` also runs on Debian 13 (trixie: deb822 apt sources like Ubuntu
+# 24.04, Python 3.13, nginx 1.26), always from the local debootstrap image; empty skips them.
+# office_network rewrites the deb822 sources, the difference that matters most; the rest run there
+# in `make test-trixie` (the platform tier), to keep `make test` inside its CI budget.
+TRIXIE_SCENARIOS ?= office_network
 # PGO+LTO CPython build: about 26 min on 2 cores; the real Open WebUI from PyPI (openwebui): about
 # 11 min plus a CPython build (it joins `make test` once it shares the python311 build).
 SLOW_SCENARIOS ?= python311_pgo openwebui
 SCENARIO ?=
+# What `make molecule` runs: SCENARIO alone, or SCENARIOS plus TRIXIE_SCENARIOS on Debian 13
+# (unless everything runs on Debian 13 already).
+MOLECULE_RUN := $(or $(SCENARIO),$(SCENARIOS) \
+  $(if $(filter debootstrap-trixie,$(IMAGE)),,$(addsuffix @debian13,$(TRIXIE_SCENARIOS))))
 
-.PHONY: help venv lock collection-link lint sanity unit package molecule molecule-slow test test-slow \
-        test-image cpython-source docker demo demo-destroy build clean
+.PHONY: help venv lock collection-link lint sanity unit package molecule molecule-slow molecule-trixie test \
+        test-slow test-trixie test-image test-image-trixie cpython-source docker demo demo-destroy ee-context build clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -71,12 +86,21 @@ test-image: docker
 ifeq ($(IMAGE),debootstrap)
 	tests/scripts/build-test-image.sh $(LOCAL_IMAGE)
 endif
+ifneq ($(filter %@debian13,$(MOLECULE_RUN))$(filter debootstrap-trixie,$(IMAGE)),)
+	tests/scripts/build-test-image.sh $(TRIXIE_IMAGE)
+endif
+
+test-image-trixie: docker
+	tests/scripts/build-test-image.sh $(TRIXIE_IMAGE)
 
 cpython-source: ## CPython 3.11.2 source for the python311 scenarios (from Debian's source package)
 	tests/scripts/fetch-cpython-source.sh .cache/cpython-source
 
-molecule: venv collection-link test-image cpython-source ## Molecule scenarios (SCENARIO=name for one)
-	tests/scripts/run-scenarios.sh $(or $(SCENARIO),$(SCENARIOS))
+molecule: venv collection-link test-image cpython-source ## Molecule scenarios, TRIXIE_SCENARIOS also on Debian 13 (SCENARIO=name for one)
+	tests/scripts/run-scenarios.sh $(MOLECULE_RUN)
+
+molecule-trixie: venv collection-link test-image-trixie cpython-source ## Every scenario on Debian 13 (SCENARIO=name for one)
+	tests/scripts/run-scenarios.sh $(addsuffix @debian13,$(or $(SCENARIO),$(SCENARIOS)))
 
 molecule-slow: venv collection-link test-image cpython-source ## Opt-in slow scenarios
 	$(if $(SLOW_SCENARIOS),tests/scripts/run-scenarios.sh $(SLOW_SCENARIOS),@echo "no slow scenarios yet")
@@ -85,11 +109,18 @@ test: lint sanity unit package molecule ## Everything CI runs: lint, sanity, uni
 
 test-slow: test molecule-slow ## test plus the opt-in slow tier
 
+test-trixie: test test-image-trixie ## test plus the other scenarios on Debian 13 (the platform tier)
+	$(if $(filter-out $(TRIXIE_SCENARIOS),$(SCENARIOS)),tests/scripts/run-scenarios.sh \
+	  $(addsuffix @debian13,$(filter-out $(TRIXIE_SCENARIOS),$(SCENARIOS))),@echo "test ran every scenario on Debian 13")
+
 demo: venv collection-link test-image ## Deploy the stack into a local container and print its URL
 	tests/scripts/demo.sh up
 
 demo-destroy: venv ## Remove the demo container
 	tests/scripts/demo.sh down
+
+ee-context: venv ## Build context for an AWX execution environment in build/ee (ansible-builder create)
+	tests/scripts/ee-check.sh build/ee
 
 build: venv ## Build the collection tarball into build/
 	ansible-galaxy collection build --force --output-path build .

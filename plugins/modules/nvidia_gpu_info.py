@@ -26,8 +26,8 @@ attributes:
     support: full
     description: Can run in check_mode and return changed status prediction without modifying target.
   diff_mode:
-    support: full
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: none
+    description: Returns no diff; the module only reads the host, so there is never a change to show.
   idempotent:
     support: full
     description: When run twice in a row outside check mode, with the same arguments, the second invocation

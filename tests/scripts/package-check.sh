@@ -36,3 +36,5 @@ for doc in plugins/filter/*.yml; do
 done
 ansible-playbook --syntax-check -i localhost, selfhosted.ai_stack.site >/dev/null
 echo "package-check: ansible-playbook selfhosted.ai_stack.site resolves from the installed copy"
+# The execution environment AWX users build from the same tarball.
+tests/scripts/ee-check.sh

@@ -1,18 +1,25 @@
 """nvidia_cuda's GPU-present paths against an nvidia-smi test double reporting the guide's two
 RTX 2080 Ti (NVLink NV2) and empty stand-ins for the driver packages: kernel module choice,
-driver packages and holds, nouveau blacklist, persistence mode, reboot decision, nvidia-smi and
-NVLink verification, the GPU facts by UUID and the VRAM check entry point."""
+driver packages, holds and the branch pin, nouveau blacklist, persistence mode, nvidia-smi and
+NVLink verification, the GPU facts by UUID, the VRAM check entry point, and a pending reboot as a
+state (the host ends cleanly, _common's reboot_guard keeps services off it, site.yml lists it)
+or, when allowed, a reboot through a reboot double after which the run goes on."""
 
 from __future__ import annotations
 
 import functools
 import typing as t
 
+import pytest
 from playbook_runs import run_playbook, task_results
 
 HOST = "ai-stack-nvidia_cuda_fake_gpu"
 UUID_0 = "GPU-1f0c7d3b-2a4e-6c1d-8e9f-0a1b2c3d4e5f"
 UUID_1 = "GPU-8a9b0c1d-2e3f-4a5b-6c7d-8e9f0a1b2c3d"
+DRIVER_STATE = "/usr/local/share/fake-nvidia-smi/driver-state"
+REBOOT_LOG = "/var/log/fake-reboot.log"
+SERVICE_ENV = "/var/lib/gpu-service-double.env"
+SUMMARY_TASK = "List the hosts that need a reboot before their services are configured"
 
 
 def results(report: dict[str, t.Any], name: str) -> list[dict[str, t.Any]]:
@@ -67,6 +74,28 @@ def test_driver_packages_installed_and_held(host) -> None:
     assert host.check_output("apt-mark showhold").split() == ["nvidia-open-580", "nvidia-persistenced"]
 
 
+def test_precompiled_kernel_modules_are_not_held(host) -> None:
+    # Held, they would keep the next kernel's module out: the host would boot it without a GPU driver.
+    modules = [
+        "linux-modules-nvidia-580-server-open-generic",
+        "linux-objects-nvidia-580-server-open-6.8.0-45-generic",
+        "linux-signatures-nvidia-6.8.0-45-generic",
+    ]
+    for package in modules:
+        assert host.package(package).is_installed, package
+    assert not set(modules) & set(host.check_output("apt-mark showhold").split())
+
+
+def test_driver_branch_is_pinned_instead(host) -> None:
+    # The repository double has nvidia-persistenced 580.95.05-1 and 590.44.01-1, like NVIDIA's
+    # repository, which carries every branch under one name.
+    assert host.package("nvidia-persistenced").version == "580.95.05-1"
+    policy = host.check_output("apt-cache policy nvidia-persistenced")
+    assert "Candidate: 580.95.05-1" in policy
+    assert " 580.95.05-1 990" in policy
+    assert " 590.44.01-1 600" in policy
+
+
 def test_proprietary_override_selects_cuda_drivers() -> None:
     rc, report = run_playbook(extra_vars={"nvidia_cuda_kernel_modules": "proprietary"}, check=True)
     assert rc == 0
@@ -104,23 +133,113 @@ def test_nvidia_smi_and_nvlink_are_reported() -> None:
     assert one_msg(report, "Check that nvcc is the requested toolkit").endswith("release 12.4, V12.4.131")
 
 
-def test_reboot_needed_is_reported_not_done(host) -> None:
-    host.run("touch /var/run/reboot-required")
+# --------------------------------------------------------------------------- reboot pending
+
+
+@pytest.fixture(name="reboot_pending")
+def reboot_pending_fixture(host) -> t.Iterator[bool]:
+    """The host between driver install and reboot: /run/reboot-required, and (where the PCI double
+    can be mounted) no driver answering, the GPUs only visible on the PCI bus. Yields whether the
+    driver is down."""
+    pci = host.run("fake-pci-gpus mount 0000:01:00.0=0x1e04 0000:02:00.0=0x1e04")
+    assert pci.rc in (0, 3), pci.stderr
+    driver_down = pci.rc == 0
+    host.run(
+        f"echo {'not-loaded' if driver_down else 'loaded'} > {DRIVER_STATE}; touch /run/reboot-required; "
+        f"rm -f {REBOOT_LOG} {SERVICE_ENV}"
+    )
     try:
-        rc, report = run_playbook(check=True)
+        yield driver_down
     finally:
-        host.run("rm -f /var/run/reboot-required")
+        host.run(f"echo loaded > {DRIVER_STATE}; rm -f /run/reboot-required {SERVICE_ENV}; fake-pci-gpus umount")
+
+
+def site_run(host, monkeypatch: pytest.MonkeyPatch, **extra_vars: t.Any) -> tuple[int, dict[str, t.Any]]:
+    """playbooks/site.yml with the GPU layer and a guarded service only, as an office runs it."""
+    monkeypatch.setenv("ANSIBLE_RUN_TAGS", "nvidia_cuda,gpu_service_double")
+    monkeypatch.setenv("ANSIBLE_SHOW_CUSTOM_STATS", "true")
+    fingerprint = host.file("/srv/cuda-repo-double/KEY_FINGERPRINT").content_string.strip()
+    return run_playbook(
+        "site_with_service.yml",
+        {"ai_stack_hosts": "all", "nvidia_cuda_repo_key_fingerprint": fingerprint, **extra_vars},
+    )
+
+
+def test_reboot_pending_ends_the_host_cleanly(host, reboot_pending: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    rc, report = site_run(host, monkeypatch)
     assert rc == 0
+    assert report["stats"][HOST]["failures"] == 0
+    if reboot_pending:
+        # What the service plays used to fail on: GPUs from the PCI scan, without UUIDs.
+        (detected,) = results(report, "Detect NVIDIA GPUs (NVML, nvidia-smi, then a PCI scan that needs no driver)")
+        assert detected["source"] == "pci"
+        assert [gpu["uuid"] for gpu in detected["gpus"]] == [None, None]
     message = one_msg(report, "Ask for a reboot")
     assert message.startswith(f"REBOOT NEEDED: {HOST} must be rebooted to finish the NVIDIA driver setup:")
     assert "/var/run/reboot-required exists" in message
-    assert "nvidia_cuda_reboot_allowed is false, so the role does not reboot" in message
+    assert "nvidia_cuda_reboot_allowed is false, so the role does not reboot; this host leaves the play here" in message
     (reboot,) = results(report, "Reboot to load the NVIDIA driver")
     assert reboot.get("skipped")
-    (smi,) = results(report, "Ask nvidia-smi for the GPUs and the driver")
-    assert smi.get("skipped")
-    (exported,) = results(report, "Show the facts nvidia_cuda exported")
-    assert exported["msg"]["nvidia_cuda_reboot_pending"] in (True, "True")
+    assert not host.file(REBOOT_LOG).exists
+    # Left the play: the role's checks did not run; the guarded service stopped at its reboot_guard.
+    assert not results(report, "Ask nvidia-smi for the GPUs and the driver")
+    # Every service role that includes the guard says so (the ollama play's too, in site.yml).
+    guards = [" ".join(r["msg"].split()) for r in results(report, "Say why this host stops before its services")]
+    assert guards
+    assert all(g.startswith(f"REBOOT NEEDED: {HOST} waits for a reboot to load the NVIDIA driver") for g in guards)
+    assert any("so gpu_service_double is skipped on it" in g for g in guards)
+    assert not results(report, "Configure the service (test double)")
+    assert not host.file(SERVICE_ENV).exists
+    # For AWX (ansible-runner artifacts) and the recap.
+    assert report["global_custom_stats"]["nvidia_cuda_reboot_needed"] == {HOST: ["/var/run/reboot-required exists"]}
+    (summary,) = task_results(report, SUMMARY_TASK, "localhost")
+    assert summary["msg"] == f"REBOOT NEEDED: {HOST} — reboot and run again"
+
+
+def test_reboot_allowed_reboots_once_and_goes_on(host, reboot_pending: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    rc, report = site_run(host, monkeypatch, nvidia_cuda_reboot_allowed=True)
+    assert rc == 0, report["stats"]
+    (reboot,) = results(report, "Reboot to load the NVIDIA driver")
+    assert reboot["changed"] and reboot["rebooted"]
+    assert len(host.file(REBOOT_LOG).content_string.splitlines()) == 1
+    detections = results(report, "Detect NVIDIA GPUs (NVML, nvidia-smi, then a PCI scan that needs no driver)")
+    assert [d["source"] for d in detections] == (["pci", "nvidia-smi"] if reboot_pending else ["nvidia-smi"] * 2)
+    (ready,) = results(report, "Check that the driver answers after the reboot")
+    assert not ready.get("failed") and not ready.get("skipped")
+    assert UUID_0 in one_msg(report, "Report the driver")
+    assert "nvidia_cuda_reboot_needed" not in report["global_custom_stats"]
+    (summary,) = task_results(report, SUMMARY_TASK, "localhost")
+    assert summary.get("skipped")
+    # The service after it was configured, on GPU0 by UUID.
+    assert host.file(SERVICE_ENV).content_string.split() == [
+        "CUDA_DEVICE_ORDER=PCI_BUS_ID",
+        f"CUDA_VISIBLE_DEVICES={UUID_0}",
+    ]
+
+
+def test_reboot_guard_keeps_services_off_a_host_that_waits_for_a_reboot(host) -> None:
+    # As a service role sees a host whose nvidia_cuda play found a pending reboot.
+    pending = {
+        "nvidia_cuda_reboot_pending": True,
+        "nvidia_cuda_reboot_reasons": ["the NVIDIA driver was installed in this run"],
+    }
+    rc, report = run_playbook("guarded_service.yml", pending)
+    assert rc == 0
+    message = one_msg(report, "Say why this host stops before its services")
+    assert message.startswith(f"REBOOT NEEDED: {HOST} waits for a reboot to load the NVIDIA driver")
+    assert "(the NVIDIA driver was installed in this run)" in message
+    assert "services not configured against a half-ready GPU" in message
+    assert not results(report, "Configure the service (test double)")
+    assert not host.file(SERVICE_ENV).exists
+    # Without a pending reboot the guard lets the service through.
+    try:
+        rc, report = run_playbook("guarded_service.yml")
+        assert rc == 0
+        (guard,) = results(report, "Say why this host stops before its services")
+        assert guard.get("skipped")
+        assert f"CUDA_VISIBLE_DEVICES={UUID_0}" in host.file(SERVICE_ENV).content_string
+    finally:
+        host.run(f"rm -f {SERVICE_ENV}")
 
 
 # --------------------------------------------------------------------------- VRAM check entry point

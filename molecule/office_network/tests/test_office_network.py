@@ -144,10 +144,14 @@ def test_apt_goes_through_the_proxy(host):
 
 def test_apt_uses_the_office_mirror(host):
     mirror = (STATE / "apt-mirror").read_text().strip()
-    if not mirror:
-        pytest.skip("the image keeps its apt sources in deb822 form; prepare did not set a mirror")
-    sources = host.file("/etc/apt/sources.list").content_string
-    assert f"deb {mirror} " in sources
+    assert mirror, "prepare found no mirror in the image's apt sources"
+    deb822 = host.file("/etc/apt/sources.list.d/debian.sources")
+    if deb822.exists:  # Debian 13, like Ubuntu 24.04's ubuntu.sources
+        sources = deb822.content_string
+        assert f"URIs: {mirror}" in sources
+    else:
+        sources = host.file("/etc/apt/sources.list").content_string
+        assert f"deb {mirror} " in sources
     assert "mirror.invalid" not in sources
     _first_host_only(host)
     # Reachable, through the proxy.

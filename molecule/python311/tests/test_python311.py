@@ -38,7 +38,7 @@ def _marker(host) -> dict:
 
 
 def _cache() -> Path:
-    return Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "artifacts" / "python311"
+    return Path(os.environ["MOLECULE_PROJECT_DIRECTORY"]) / ".cache" / "molecule-artifacts" / "shared" / "python311"
 
 
 def _archive() -> Path:
@@ -49,6 +49,12 @@ def _archive() -> Path:
 
 def _host(name: str):
     return testinfra.get_host(f"ansible://{name}?ansible_inventory={os.environ['MOLECULE_INVENTORY_FILE']}")
+
+
+def _release_key(host) -> str:
+    """The role's OS release key (distribution-codename-architecture), e.g. debian-trixie-x86_64."""
+    info = host.system_info
+    return f"{info.distribution}-{info.codename}-{info.arch}".lower()
 
 
 def _flat(text: str) -> str:
@@ -95,8 +101,12 @@ def test_optional_modules_import_and_use_system_libraries(host):
     print(f"{_name(host)}: sqlite3.sqlite_version={sqlite_version} ssl.OPENSSL_VERSION={openssl_version}")
     # Linked against the distribution's libraries, not something bundled.
     assert host.check_output("dpkg-query -W -f '${Version}' libsqlite3-0").startswith(sqlite_version)
-    libssl = host.check_output("dpkg-query -W -f '${Version}' libssl3")
-    assert openssl_version.startswith(f"OpenSSL {libssl.split('-')[0]} ")
+    # The package of the libssl that _ssl links: libssl3 on Debian 12, libssl3t64 on Ubuntu 24.04 and Debian 13.
+    ssl_module = host.check_output(f"{PYTHON} -c 'import _ssl; print(_ssl.__file__)'")
+    libssl = host.check_output(f"readlink -f $(ldd {ssl_module} | awk '/libssl[.]so/ {{print $3}}')")
+    package = host.check_output(f"dpkg -S {libssl}").split(":")[0]
+    version = host.check_output(f"dpkg-query -W -f '${{Version}}' {package}")
+    assert openssl_version.startswith(f"OpenSSL {version.split('-')[0]} "), (package, version)
 
 
 def test_version_matches(host):
@@ -123,7 +133,10 @@ def test_a_venv_from_it_has_pip(host):
 
 
 def test_system_python_left_alone(host):
-    assert host.check_output("readlink -f /usr/bin/python3") == "/usr/bin/python3.11"
+    # Still the distribution's interpreter (python3.11 on Debian 12, 3.12 on Ubuntu 24.04, 3.13 on Debian 13).
+    system_python = host.check_output("readlink -f /usr/bin/python3")
+    assert re.fullmatch(r"/usr/bin/python3\.\d+", system_python)
+    assert host.run(f"dpkg -S {system_python}").rc == 0
     assert not host.file("/usr/local/bin/python3.11").exists
     assert host.check_output("command -v python3") == "/usr/bin/python3"
 
@@ -135,7 +148,7 @@ def test_build_tree_removed(host):
 def test_marker_describes_the_build(host):
     marker = _marker(host)
     assert marker["identity"]["version"] == VERSION
-    assert marker["identity"]["os_release"] == "debian-bookworm-x86_64"
+    assert marker["identity"]["os_release"] == _release_key(host)
     assert marker["identity"]["configure_args"] == [f"--prefix={PREFIX}", "--with-ensurepip=install"]
     assert marker["archive"] == _archive().name
     assert marker["archive_sha256"] == hashlib.sha256(_archive().read_bytes()).hexdigest()
@@ -171,7 +184,7 @@ def test_archive_and_checksum_in_controller_cache():
     digest, name = (archive.parent / f"{archive.name}.sha256").read_text().split()
     assert name == archive.name
     assert hashlib.sha256(archive.read_bytes()).hexdigest() == digest
-    assert archive.name.startswith(f"cpython-{VERSION}-nopgo-nolto-debian-bookworm-x86_64-")
+    assert archive.name.startswith(f"cpython-{VERSION}-nopgo-nolto-{_release_key(_host(BUILDER))}-")
 
 
 def test_installing_the_archive_is_much_faster_than_building():

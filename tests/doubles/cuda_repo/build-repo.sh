@@ -7,7 +7,8 @@
 #
 # Writes, shaped like https://developer.download.nvidia.com/compute/cuda/repos/<repo path>/:
 #   <outdir>/compute/cuda/repos/<repo path>/
-#     cuda-toolkit-<major>-<minor>_<version>.1-1_<arch>.deb   one per version (default: 12.4 12.6)
+#     cuda-toolkit-<major>-<minor>_<version>.1-1_<arch>.deb   one per version (default: 12.4 12.6); only
+#                                                             versions NVIDIA publishes for that path (exit 3)
 #     Packages, Packages.gz, Release (Origin NVIDIA, Label "NVIDIA CUDA"), InRelease, Release.gpg
 #     3bf863cc.pub                                            the signing key, ASCII-armored
 #   <outdir>/KEY_FINGERPRINT                                   its fingerprint (40 hex digits)
@@ -33,6 +34,36 @@ versions=("$@")
 [[ ${#versions[@]} -gt 0 ]] || versions=(12.4 12.6)
 for version in "${versions[@]}"; do
 	[[ $version =~ ^[0-9]+\.[0-9]+$ ]] || usage
+done
+
+# --- only toolkits NVIDIA publishes for this repository path -------------------------------
+# A double that offers what NVIDIA's repository lacks hides exactly the bug a user then hits (the
+# role's default 12.4 looked installable on ubuntu2404). The first cuda-toolkit-X-Y of each path,
+# from NVIDIA's directory listings (https://developer.download.nvidia.com/compute/cuda/repos/<path>/,
+# read 2026): debian12/x86_64 starts with cuda-12-3 12.3.0 (2023-10-16, the repository's first
+# day: its key 3bf863cc.pub has that date); ubuntu2404/x86_64 and ubuntu2404/sbsa start with 12.5
+# (the key is from 2024-05-06, after 12.4.1 of 2024-03-28; 12.5.0 followed on 2024-05-15). CUDA
+# 12.7 was never released. Paths without an entry (e.g. debian12/sbsa) are refused: add them here,
+# with the source, before building them.
+first_toolkit() {
+	case $1 in
+	debian12/x86_64) echo 12.3 ;;
+	ubuntu2404/x86_64 | ubuntu2404/sbsa) echo 12.5 ;;
+	*) return 1 ;;
+	esac
+}
+first=$(first_toolkit "$repo_path") || {
+	echo "$0: no table entry for NVIDIA's repository path $repo_path; add its first CUDA toolkit to first_toolkit()" >&2
+	exit 3
+}
+for version in "${versions[@]}"; do
+	if [[ $version == 12.7 ]]; then
+		echo "$0: CUDA 12.7 was never released; NVIDIA has no cuda-toolkit-12-7 anywhere" >&2
+		exit 3
+	elif [[ $(printf '%s\n' "$first" "$version" | sort -V | head -n1) != "$first" ]]; then
+		echo "$0: NVIDIA does not publish cuda-toolkit-${version/./-} in $repo_path, which starts with CUDA $first" >&2
+		exit 3
+	fi
 done
 
 repo="$outdir/compute/cuda/repos/$repo_path"

@@ -12,6 +12,12 @@ Implements only what the collection uses:
 
 The XML comes from FAKE_NVIDIA_SMI_XML (default /usr/local/share/fake-nvidia-smi/nvidia-smi.xml).
 Anything else fails with exit code 1, like an unknown option does.
+
+"Driver not loaded yet" mode, for a host between driver install and reboot: while the file
+FAKE_NVIDIA_SMI_DRIVER_STATE (default /usr/local/share/fake-nvidia-smi/driver-state) says
+"not-loaded", every call fails the way the real nvidia-smi does then (exit code 9, "couldn't
+communicate with the NVIDIA driver"). A missing file or "loaded" means the driver answers. The
+reboot test double (fake_reboot.sh) writes "loaded".
 """
 
 from __future__ import annotations
@@ -21,6 +27,13 @@ import sys
 import xml.etree.ElementTree as ET
 
 XML_FILE = os.environ.get("FAKE_NVIDIA_SMI_XML", "/usr/local/share/fake-nvidia-smi/nvidia-smi.xml")
+DRIVER_STATE_FILE = os.environ.get("FAKE_NVIDIA_SMI_DRIVER_STATE", "/usr/local/share/fake-nvidia-smi/driver-state")
+# What nvidia-smi prints (on stdout) and its exit code when the kernel module is not loaded.
+NOT_LOADED_MESSAGE = (
+    "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver. "
+    "Make sure that the latest NVIDIA driver is installed and running."
+)
+NOT_LOADED_EXIT_CODE = 9
 
 # --query-gpu field -> path in the XML (None: the GPU's position; "/x": below the root element).
 FIELDS = {
@@ -69,7 +82,18 @@ def topology(count: int) -> list[str]:
     return rows
 
 
+def driver_loaded() -> bool:
+    try:
+        with open(DRIVER_STATE_FILE, encoding="utf-8") as handle:
+            return handle.read().strip() != "not-loaded"
+    except FileNotFoundError:
+        return True
+
+
 def main(args: list[str]) -> int:
+    if not driver_loaded():
+        print(NOT_LOADED_MESSAGE)
+        return NOT_LOADED_EXIT_CODE
     with open(XML_FILE, encoding="utf-8") as handle:
         text = handle.read()
     root = ET.fromstring(text)
