@@ -32,8 +32,10 @@ SCENARIOS ?= nginx office_network office_offline nvidia_cuda nvidia_cuda_fake_gp
 # in `make test-trixie` (the platform tier), to keep `make test` inside its CI budget.
 TRIXIE_SCENARIOS ?= office_network
 # PGO+LTO CPython build: about 26 min on 2 cores; the real Open WebUI from PyPI (openwebui): about
-# 11 min plus a CPython build (it joins `make test` once it shares the python311 build).
-SLOW_SCENARIOS ?= python311_pgo openwebui
+# 11 min; SearXNG from a stand-in of its repository, online and offline hosts (searxng): about
+# 15 min under load. The service scenarios install python311's archive from the shared controller
+# cache (run python311 first, or they build CPython once themselves).
+SLOW_SCENARIOS ?= python311_pgo openwebui searxng
 SCENARIO ?=
 # What `make molecule` runs: SCENARIO alone, or SCENARIOS plus TRIXIE_SCENARIOS on Debian 13
 # (unless everything runs on Debian 13 already).
