@@ -31,10 +31,11 @@ SCENARIOS ?= nginx office_network office_offline nvidia_cuda nvidia_cuda_fake_gp
 # office_network rewrites the deb822 sources, the difference that matters most; the rest run there
 # in `make test-trixie` (the platform tier), to keep `make test` inside its CI budget.
 TRIXIE_SCENARIOS ?= office_network
-# PGO+LTO CPython build: about 26 min on 2 cores; the real Open WebUI from PyPI (openwebui): about
-# 11 min; SearXNG from a stand-in of its repository, online and offline hosts (searxng): about
-# 15 min under load. The service scenarios install python311's archive from the shared controller
-# cache (run python311 first, or they build CPython once themselves).
+# PGO+LTO CPython build: about 26 min on 2 cores. The real Open WebUI from PyPI (openwebui, with an
+# upgrade 0.12.0 -> 0.12.4, backups, restore and rollback): about 19 min on 2 shared cores. SearXNG
+# from a stand-in of its repository on an online and an offline host (searxng): about 15 min under
+# load. The service scenarios install python311's archive from the shared controller cache (run
+# python311 first, or they build CPython once themselves).
 SLOW_SCENARIOS ?= python311_pgo openwebui searxng
 SCENARIO ?=
 # What `make molecule` runs: SCENARIO alone, or SCENARIOS plus TRIXIE_SCENARIOS on Debian 13

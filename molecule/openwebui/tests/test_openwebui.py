@@ -28,6 +28,16 @@ API = "http://127.0.0.1:8080"
 ADMIN_EMAIL = "admin@office.example"
 ADMIN_PASSWORD = "Owui-Adm1n-S3cret"
 PROXY_PASSWORD = "Owui-proxy-S3cret"
+# prepare.yml installs this release with the role, adds the user, two chats and an upload, and
+# counts the rows; converge upgrades to VERSION.
+OLD_VERSION = "0.12.0"
+OLD_VENV = f"{ROOT}/venvs/{OLD_VERSION}"
+USER_EMAIL = "carol@office.example"
+USER_PASSWORD = "Owui-Us3r-Carol"
+ROWS_BEFORE_UPGRADE = "/root/openwebui-rows-before-upgrade.json"
+ROW_TABLES = ("user", "auth", "chat", "file")
+BACKUP_DIR = "/var/backups/open-webui"
+BACKUP_SCRIPT = "/usr/local/libexec/ai_stack/openwebui_backup.py"
 # Measured 1.7 (see the role README); ollama's CPU unit scores 1.4.
 MAX_EXPOSURE = 2.0
 # Everything an unprivileged user could read a secret from.
@@ -65,7 +75,8 @@ def sign_in(host) -> str:
 
 
 def run_playbook(name: str, *args: str, extra_vars: dict | None = None) -> subprocess.CompletedProcess[str]:
-    playbook = os.path.join(os.environ["MOLECULE_SCENARIO_DIRECTORY"], name)
+    """Run a playbook of the scenario directory, or one of the collection's by its name (``selfhosted.ai_stack.x``)."""
+    playbook = name if name.startswith("selfhosted.") else os.path.join(os.environ["MOLECULE_SCENARIO_DIRECTORY"], name)
     command = ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], playbook, *args]
     if extra_vars:
         command += ["-e", json.dumps(extra_vars)]
@@ -207,7 +218,8 @@ def test_admin_signs_in_and_signup_stays_closed(host):
     status, users = api(host, "/api/v1/users/", token=token)
     assert status == 200, users
     emails = [user["email"] for user in (users["users"] if isinstance(users, dict) else users)]
-    assert emails == [ADMIN_EMAIL]
+    # The admin, and the user the admin added before the upgrade (prepare.yml); no stranger.
+    assert sorted(emails) == sorted([ADMIN_EMAIL, USER_EMAIL])
 
 
 def test_chat_completion_reaches_the_ollama_double(host):
@@ -339,3 +351,241 @@ def test_fresh_instance_without_an_admin_is_refused(host):
     assert "the first person to reach Open WebUI" in _flat(run.stdout + run.stderr)
     assert not host.file("/var/OpenWebUI/fresh").exists
     assert _environment(host)["DATA_DIR"] == DATA_DIR
+
+
+# Backups, restore, upgrade and rollback. prepare.yml installed OLD_VERSION with the role and gave it
+# data; converge upgraded it. The tests below leave the host as converged: OLD_VERSION's venv kept,
+# VERSION running on the same rows.
+
+# Runs inside the container: argv[1] a SQLite URI, argv[2] SQL, prints the rows as JSON.
+_QUERY = (
+    "import json,sqlite3,sys;"
+    "db=sqlite3.connect(sys.argv[1],uri=True);"
+    "print(json.dumps(db.execute(sys.argv[2]).fetchall()))"
+)
+
+
+def _query(host, database: str, sql: str, live: bool = True):
+    """Rows of ``sql`` on a database: the server's read-only as its user, a backup's immutable as root."""
+    if live:
+        uri = f"file:{database}?mode=ro"
+        return json.loads(host.check_output("runuser -u openwebui -- python3 -c %s %s %s", _QUERY, uri, sql))
+    return json.loads(host.check_output("python3 -c %s %s %s", _QUERY, f"file:{database}?mode=ro&immutable=1", sql))
+
+
+def _rows(host, database: str = f"{DATA_DIR}/webui.db", live: bool = True) -> dict[str, int]:
+    counts = " UNION ALL ".join(f"SELECT '{table}', count(*) FROM \"{table}\"" for table in ROW_TABLES)
+    return dict(_query(host, database, counts, live))
+
+
+def _backups(host) -> list[dict]:
+    out = host.check_output(
+        f"runuser -u openwebui -- {ROOT}/current/bin/python {BACKUP_SCRIPT} list --backup-dir {BACKUP_DIR} --json"
+    )
+    return json.loads(out)
+
+
+def _manifest(host, name: str) -> dict:
+    return json.loads(host.file(f"{BACKUP_DIR}/{name}/backup.json").content_string)
+
+
+def _sign_in_as(host, email: str, password: str) -> str:
+    status, body = api(host, "/api/v1/auths/signin", {"email": email, "password": password})
+    assert status == 200, body
+    return body["token"]
+
+
+def _python(host) -> str:
+    return host.check_output(f"readlink -f {ROOT}/current/bin/python")
+
+
+def test_the_upgrade_kept_every_user_chat_and_upload(host):
+    before = json.loads(host.file(ROWS_BEFORE_UPGRADE).content_string)
+    assert before["user"] == 2 and before["chat"] == 2 and before["file"] == 1, before
+    assert _rows(host) == before
+    # Taken by the role with 0.12.0 stopped, just before the switch: every row, and 0.12.0's schema.
+    upgrades = [entry for entry in _backups(host) if entry["kind"] == "upgrade"]
+    assert upgrades, _backups(host)
+    manifest = _manifest(host, upgrades[0]["name"])
+    assert (manifest["version"], manifest["note"]) == (OLD_VERSION, f"{OLD_VERSION} to {VERSION}")
+    assert manifest["integrity_check"] == "ok"
+    saved = f"{BACKUP_DIR}/{upgrades[0]['name']}/webui.db"
+    assert _rows(host, saved, live=False) == before
+    revision = "SELECT version_num FROM alembic_version"
+    assert _query(host, f"{DATA_DIR}/webui.db", revision) != _query(host, saved, revision, live=False), (
+        "the upgrade ran no migration"
+    )
+    token = _sign_in_as(host, USER_EMAIL, USER_PASSWORD)
+    status, chats = api(host, "/api/v1/chats/", token=token)
+    assert status == 200, chats
+    assert sorted(chat["title"] for chat in chats) == ["Before the upgrade", "Budget 2027"]
+    status, files = api(host, "/api/v1/files/?content=false", token=token)
+    assert status == 200, files
+    assert [item["filename"] for item in files["items"]] == ["minutes.txt"]
+    assert host.run(f"find {DATA_DIR}/uploads -name '*minutes.txt'").stdout.strip()
+    # The venv a rollback needs is still there; the server runs the new one.
+    assert host.file(f"{OLD_VENV}/.selfhosted.ai_stack.json").exists
+    assert host.file(f"{ROOT}/current").linked_to == VENV
+
+
+def test_backup_timer_enabled_and_unit_sandboxed(host):
+    assert host.check_output("systemctl is-enabled open-webui-backup.timer") == "enabled"
+    assert host.check_output("systemctl is-active open-webui-backup.timer") == "active"
+    assert "03:15:00" in host.check_output("systemctl show open-webui-backup.timer -p TimersCalendar --value")
+    for unit in ("open-webui-backup.service", "open-webui-backup.timer"):
+        header = host.file(f"/etc/systemd/system/{unit}").content_string.splitlines()[:3]
+        assert header[0] == "#" and "Ansible managed" in header[1], (unit, header)
+    backups = host.file(BACKUP_DIR)
+    assert (backups.user, backups.group, backups.mode) == ("openwebui", "openwebui", 0o700)
+    out = host.check_output("systemd-analyze security open-webui-backup.service --no-pager")
+    score = float(re.search(r"Overall exposure level for open-webui-backup.service: ([0-9.]+)", out).group(1))
+    print(f"systemd-analyze security open-webui-backup: {score}")
+    assert score <= MAX_EXPOSURE, out
+
+
+def test_backup_service_makes_a_consistent_backup(host):
+    started = time.monotonic()
+    host.check_output("systemctl start open-webui-backup.service")
+    print(f"open-webui-backup.service (online, server running): {time.monotonic() - started:.1f} s")
+    assert host.check_output("systemctl show open-webui-backup.service -p Result --value") == "success"
+    newest = [entry for entry in _backups(host) if entry["kind"] == "scheduled"][-1]
+    path = f"{BACKUP_DIR}/{newest['name']}"
+    for database in ("webui.db", "vector_db/chroma.sqlite3"):
+        assert _query(host, f"{path}/{database}", "PRAGMA integrity_check", live=False) == [["ok"]], database
+    assert _rows(host, f"{path}/webui.db", live=False) == _rows(host)
+    manifest = _manifest(host, newest["name"])
+    assert (manifest["kind"], manifest["version"], manifest["venv"]) == ("scheduled", VERSION, VERSION)
+    assert manifest["rows"]["webui.db"]["chat"] == _rows(host)["chat"]
+    assert host.run(f"find {path}/uploads -name '*minutes.txt'").stdout.strip()
+    # Self-contained SQLite files, nothing of the server's cache.
+    assert host.run(f"find {path} -name '*-wal' -o -name '*-shm' -o -name cache").stdout == ""
+    size = host.check_output(f"du -sk {path}").split()[0]
+    print(f"backup {newest['name']}: {size} KiB")
+
+
+def test_backup_retention_keeps_the_newest(host):
+    """openwebui_backup_keep (7) of each kind: the oldest scheduled ones go after a new one succeeded."""
+    newest = [entry for entry in _backups(host) if entry["kind"] == "scheduled"][-1]["name"]
+    fakes = [f"20000101T00000{n}Z-scheduled" for n in range(8)]
+    for fake in fakes:
+        host.check_output(f"cp -a {BACKUP_DIR}/{newest} {BACKUP_DIR}/{fake}")
+    before = _backups(host)
+    host.check_output("systemctl start open-webui-backup.service")
+    after = _backups(host)
+    scheduled = [entry["name"] for entry in before if entry["kind"] == "scheduled"]
+    kept = [entry["name"] for entry in after if entry["kind"] == "scheduled"]
+    new = kept[-1]
+    assert new not in scheduled and newest in kept
+    assert kept == sorted([*scheduled, new])[-7:]
+    # The backups taken before switches are counted apart: untouched.
+    assert [e for e in after if e["kind"] == "upgrade"] == [e for e in before if e["kind"] == "upgrade"]
+
+
+def test_failing_backup_fails_loudly_and_keeps_the_earlier_ones(host):
+    """A full disk: the unit fails, the earlier backups stay, no partial copy is left; and the role's own
+    backup before a switch fails the play, switches nothing and leaves the running release running."""
+    used = int(host.check_output(f"du -sk {BACKUP_DIR}").split()[0])
+    newest = [entry for entry in _backups(host) if entry["kind"] == "scheduled"][-1]["name"]
+    one = int(host.check_output(f"du -sk {BACKUP_DIR}/{newest}").split()[0])
+    assert one >= 256, f"a backup of {one} KiB is too small to fill the disk with"
+    before = host.check_output(f"find {BACKUP_DIR} -mindepth 1 | sort")
+    # The backups as they are, on a file system with room for half of another one, over the directory.
+    host.check_output(
+        f"mkdir -p /run/owui-full && mount -t tmpfs -o size={used + one // 2}k,mode=0700 tmpfs /run/owui-full"
+        f" && cp -a {BACKUP_DIR}/. /run/owui-full/ && chown openwebui:openwebui /run/owui-full"
+        f" && mount --bind /run/owui-full {BACKUP_DIR}"
+    )
+    try:
+        failed = host.run("systemctl start open-webui-backup.service")
+        assert failed.rc != 0
+        assert host.check_output("systemctl is-failed open-webui-backup.service") == "failed"
+        journal = host.check_output("journalctl -u open-webui-backup --no-pager -o cat -n 5")
+        assert "FAILED" in journal and "no space left on the device" in journal, journal
+        assert host.check_output(f"find {BACKUP_DIR} -mindepth 1 | sort") == before
+
+        # --tags openwebui_install is the part of the role that switches venvs (with its backup): enough here.
+        pid = _main_pid(host)
+        run = run_playbook(
+            "openwebui_only.yml",
+            "--tags",
+            "openwebui_install",
+            extra_vars={"openwebui_python_interpreter": _python(host), "openwebui_version": OLD_VERSION},
+        )
+        output = _flat(run.stdout + run.stderr)
+        assert run.returncode != 0, output[-3000:]
+        assert f"was NOT switched from {VERSION} to {OLD_VERSION}" in output, output[-3000:]
+        assert "no space left on the device" in output
+        assert host.check_output(f"find {BACKUP_DIR} -mindepth 1 | sort") == before
+    finally:
+        host.run(f"umount {BACKUP_DIR}; umount /run/owui-full; systemctl reset-failed open-webui-backup.service")
+    assert host.file(f"{ROOT}/current").linked_to == VENV
+    assert api(host, "/api/version")[1]["version"] == VERSION
+    assert _main_pid(host) != pid, "the server was not stopped for the backup and started again"
+
+
+def test_restore_playbook_brings_back_a_deleted_user(host):
+    admin = sign_in(host)
+    # A name that does not exist: refused before anything stops, with the list of those that exist.
+    pid = _main_pid(host)
+    names = [entry["name"] for entry in _backups(host)]
+    wrong = run_playbook(
+        "selfhosted.ai_stack.openwebui_restore",
+        extra_vars={"ai_stack_hosts": "all", "openwebui_restore_backup": "20200101T000000Z-scheduled"},
+    )
+    output = _flat(wrong.stdout + wrong.stderr)
+    assert wrong.returncode != 0
+    assert "There is no backup called 20200101T000000Z-scheduled" in output, output[-3000:]
+    assert all(name in output for name in names)
+    assert _main_pid(host) == pid
+
+    host.check_output("systemctl start open-webui-backup.service")
+    latest = _backups(host)[-1]["name"]
+    rows = _rows(host)
+    users = api(host, "/api/v1/users/", token=admin)[1]
+    [carol] = [user for user in (users["users"] if isinstance(users, dict) else users) if user["email"] == USER_EMAIL]
+    assert api(host, f"/api/v1/users/{carol['id']}", token=admin, method="DELETE")[0] == 200
+    assert _rows(host)["user"] == rows["user"] - 1 and _rows(host)["chat"] == rows["chat"] - 2
+
+    started = time.monotonic()
+    restored = run_playbook(
+        "selfhosted.ai_stack.openwebui_restore",
+        extra_vars={"ai_stack_hosts": "all", "openwebui_restore_backup": "latest"},
+    )
+    output = _flat(restored.stdout + restored.stderr)
+    assert restored.returncode == 0, output[-5000:]
+    print(f"restore playbook (stop, restore, start to /ready): {time.monotonic() - started:.0f} s")
+    assert f"Restored {BACKUP_DIR}/{latest} into {DATA_DIR}" in output
+    assert _rows(host) == rows
+    _sign_in_as(host, USER_EMAIL, USER_PASSWORD)
+    assert api(host, "/api/v1/auths/", token=admin)[0] == 200, "the admin's session did not survive the restore"
+    # Nothing deleted: the data the restore replaced (without Carol) is in DATA_DIR/replaced/.
+    [aside] = host.check_output(f"ls -d {DATA_DIR}/replaced/*-before-{latest}").split()
+    # (with its -wal, which holds the deletion: read it as the server would, not as an immutable copy)
+    assert _rows(host, f"{aside}/webui.db")["user"] == rows["user"] - 1
+
+
+def test_failed_upgrade_rolls_back_with_every_row(host):
+    """0.12.0 cannot start on the database 0.12.4 migrated (Alembic: unknown revision): the role rolls back."""
+    rows = _rows(host)
+    upgrades = [entry["name"] for entry in _backups(host) if entry["kind"] == "upgrade"]
+    started = time.monotonic()
+    run = run_playbook(
+        "openwebui_only.yml",
+        extra_vars={"openwebui_python_interpreter": _python(host), "openwebui_version": OLD_VERSION},
+    )
+    output = _flat(run.stdout + run.stderr)
+    print(f"failed switch and rollback: {time.monotonic() - started:.0f} s")
+    assert run.returncode != 0, output[-5000:]
+    assert f"ROLLED BACK from {OLD_VERSION} to {VERSION}" in output, output[-5000:]
+    assert f"switching from {VERSION} to {OLD_VERSION} failed" in output
+    backup = [entry["name"] for entry in _backups(host) if entry["kind"] == "upgrade" and entry["name"] not in upgrades]
+    assert len(backup) == 1 and f"{BACKUP_DIR}/{backup[0]}" in output
+    assert re.search(r"failed=1\b", run.stdout), run.stdout[-2000:]
+    # The release that ran before runs again, healthy, on every row.
+    assert host.file(f"{ROOT}/current").linked_to == VENV
+    for path in ("/health", "/ready"):
+        assert api(host, path)[0] == 200
+    assert api(host, "/api/version")[1]["version"] == VERSION
+    assert _rows(host) == rows
+    _sign_in_as(host, USER_EMAIL, USER_PASSWORD)
+    assert host.service("open-webui").is_running

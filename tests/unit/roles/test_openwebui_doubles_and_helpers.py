@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 import threading
+import time
 import urllib.error
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -118,6 +120,25 @@ def test_wait_ready_returns_once_every_url_answers():
     assert done.returncode == 0, done.stderr
     assert "ready after" in done.stdout
     assert _Flaky.calls == {"/health": 3, "/ready": 1}
+
+
+def test_wait_ready_fails_at_once_when_the_server_exits_first():
+    """$MAINPID (set by systemd for ExecStartPost) names a process that is gone: no waiting for the timeout."""
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True
+    )
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, str(WAIT_READY), "http://127.0.0.1:9/health"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ, "MAINPID": gone.stdout.strip()},
+        check=False,
+    )
+    assert done.returncode == 1
+    assert f"the server (PID {gone.stdout.strip()}) exited before" in done.stdout
+    assert time.monotonic() - started < 10
 
 
 def test_wait_ready_needs_a_url():
