@@ -15,6 +15,7 @@ import subprocess
 import time
 
 import pytest
+from service_checks import assert_listens_on_loopback_only, assert_system_user_without_sudo
 
 VERSION = "0.12.4"
 ROOT = "/opt/ai_stack/openwebui"
@@ -110,23 +111,12 @@ def test_service_active_enabled_and_answering(host):
 
 
 def test_listens_on_loopback_only(host):
-    listeners = [line.split()[3] for line in host.check_output("ss -H -tln").splitlines()]
-    assert [address for address in listeners if address.endswith(":8080")] == ["127.0.0.1:8080"], listeners
-    # Nothing on this host listens beyond loopback (the doubles and Open WebUI all stay on 127.0.0.1).
-    assert [address for address in listeners if not address.startswith(("127.", "[::1]"))] == [], listeners
-    # The listening socket is the openwebui user's (the sandbox hides the server's fds even from root).
-    owner = host.check_output("awk '$2 ~ /:1F90$/ && $4 == \"0A\" {print $8}' /proc/net/tcp")
-    assert owner == str(host.user("openwebui").uid)
+    assert_listens_on_loopback_only(host, 8080, "openwebui")
 
 
 def test_service_user_has_no_shell_and_no_sudo(host):
-    user = host.user("openwebui")
-    assert user.exists
-    assert user.shell in ("/usr/sbin/nologin", "/bin/false")
-    assert user.uid < 1000
+    user = assert_system_user_without_sudo(host, "openwebui")
     assert user.home == DATA_DIR
-    assert "sudo" not in user.groups
-    assert host.run("runuser -u openwebui -- sudo -n true").rc != 0
     assert host.check_output(f"stat -c %U /proc/{_main_pid(host)}") == "openwebui"
 
 

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
+from service_checks import assert_listens_on_loopback_only, assert_system_user_without_sudo
 
 ONLINE = "ai-stack-searxng"
 OFFLINE = "ai-stack-searxng-offline"
@@ -213,21 +214,11 @@ def test_runs_the_pinned_commit_from_its_checkout(host):
 
 
 def test_listens_on_loopback_only(host):
-    listeners = [line.split()[3] for line in host.check_output("ss -H -tln").splitlines()]
-    assert [address for address in listeners if address.endswith(":8888")] == ["127.0.0.1:8888"], listeners
-    # Nothing on the host listens beyond loopback (the doubles and the key-value server neither).
-    assert [address for address in listeners if not address.startswith(("127.", "[::1]"))] == [], listeners
-    owner = host.check_output("awk '$2 ~ /:22B8$/ && $4 == \"0A\" {print $8}' /proc/net/tcp")
-    assert owner == str(host.user("searxng").uid)
+    assert_listens_on_loopback_only(host, 8888, "searxng")
 
 
 def test_service_user_has_no_shell_and_no_sudo(host):
-    user = host.user("searxng")
-    assert user.exists
-    assert user.shell in ("/usr/sbin/nologin", "/bin/false")
-    assert user.uid < 1000
-    assert "sudo" not in user.groups
-    assert host.run("runuser -u searxng -- sudo -n true").rc != 0
+    assert_system_user_without_sudo(host, "searxng")
     assert host.check_output(f"stat -c %U /proc/{main_pid(host)}") == "searxng"
 
 
