@@ -24,8 +24,12 @@ else ifneq ($(IMAGE),)
 $(error IMAGE must be debootstrap (Debian 12), debootstrap-trixie (Debian 13) or empty, not '$(IMAGE)')
 endif
 
-# Scenarios run by `make test`, in order. SCENARIO=x runs just one.
-SCENARIOS ?= nginx office_network office_offline nvidia_cuda nvidia_cuda_fake_gpu ollama python311
+# Scenarios run by `make test`, in two lanes side by side (tests/scripts/run-lanes.sh), each in
+# order: python311 fills the shared controller cache with the CPython archive that stack (the site
+# playbook with the real Open WebUI, in a browser) installs. SCENARIO=x runs just one.
+LANE_1 ?= python311 stack
+LANE_2 ?= nginx office_network office_offline nvidia_cuda nvidia_cuda_fake_gpu ollama
+SCENARIOS := $(LANE_1) $(LANE_2)
 # Scenarios that `make test` also runs on Debian 13 (trixie: deb822 apt sources like Ubuntu 24.04,
 # Python 3.13, nginx 1.26), from the local debootstrap image. Empty by default to keep `make test`
 # inside its 45-minute CI budget: `make test-trixie` (the platform tier) runs every scenario there,
@@ -40,8 +44,8 @@ SLOW_SCENARIOS ?= python311_pgo openwebui searxng
 SCENARIO ?=
 # What `make molecule` runs: SCENARIO alone, or SCENARIOS plus TRIXIE_SCENARIOS on Debian 13
 # (unless everything runs on Debian 13 already).
-MOLECULE_RUN := $(or $(SCENARIO),$(SCENARIOS) \
-  $(if $(filter debootstrap-trixie,$(IMAGE)),,$(addsuffix @debian13,$(TRIXIE_SCENARIOS))))
+TRIXIE_RUN := $(if $(filter debootstrap-trixie,$(IMAGE)),,$(addsuffix @debian13,$(TRIXIE_SCENARIOS)))
+MOLECULE_RUN := $(or $(SCENARIO),$(SCENARIOS) $(TRIXIE_RUN))
 
 .PHONY: help venv lock collection-link lint sanity unit package molecule molecule-slow molecule-trixie test \
         test-slow test-trixie test-image test-image-trixie cpython-source docker demo demo-destroy ee-context build clean
@@ -100,7 +104,11 @@ cpython-source: ## CPython 3.11.2 source for the python311 scenarios (from Debia
 	tests/scripts/fetch-cpython-source.sh .cache/cpython-source
 
 molecule: venv collection-link test-image cpython-source ## Molecule scenarios, TRIXIE_SCENARIOS also on Debian 13 (SCENARIO=name for one)
-	tests/scripts/run-scenarios.sh $(MOLECULE_RUN)
+ifneq ($(SCENARIO),)
+	tests/scripts/run-scenarios.sh $(SCENARIO)
+else
+	tests/scripts/run-lanes.sh "$(LANE_1)" "$(LANE_2) $(TRIXIE_RUN)"
+endif
 
 molecule-trixie: venv collection-link test-image-trixie cpython-source ## Every scenario on Debian 13 (SCENARIO=name for one)
 	tests/scripts/run-scenarios.sh $(addsuffix @debian13,$(or $(SCENARIO),$(SCENARIOS)))
@@ -116,7 +124,7 @@ test-trixie: test test-image-trixie ## test plus the other scenarios on Debian 1
 	$(if $(filter-out $(TRIXIE_SCENARIOS),$(SCENARIOS)),tests/scripts/run-scenarios.sh \
 	  $(addsuffix @debian13,$(filter-out $(TRIXIE_SCENARIOS),$(SCENARIOS))),@echo "test ran every scenario on Debian 13")
 
-demo: venv collection-link test-image ## Deploy the stack into a local container and print its URL
+demo: venv collection-link test-image cpython-source ## Deploy the stack (as molecule/stack tests it) into a local container
 	tests/scripts/demo.sh up
 
 demo-destroy: venv ## Remove the demo container

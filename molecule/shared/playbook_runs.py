@@ -6,6 +6,7 @@ check-mode predictions, upgrades. ``molecule/conftest.py`` puts this directory o
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -15,21 +16,45 @@ import pytest
 
 
 def run_playbook(
-    name: str = "converge.yml", extra_vars: dict[str, t.Any] | None = None, check: bool = False
+    name: str = "converge.yml",
+    extra_vars: dict[str, t.Any] | None = None,
+    check: bool = False,
+    diff: bool = False,
+    args: tuple[str, ...] = (),
 ) -> tuple[int, dict[str, t.Any]]:
-    """Run ``name`` from the scenario directory against the scenario's inventory."""
-    playbook = os.path.join(os.environ["MOLECULE_SCENARIO_DIRECTORY"], name)
-    cmd = ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], playbook]
+    """Run ``name`` from the scenario directory (or a playbook of the collection, by its name:
+    ``selfhosted.ai_stack.site``) against the scenario's inventory, with ``args`` (``--tags x``)."""
+    playbook = name if name.startswith("selfhosted.") else os.path.join(os.environ["MOLECULE_SCENARIO_DIRECTORY"], name)
+    cmd = ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], playbook, *args]
     if extra_vars:
         cmd += ["--extra-vars", json.dumps(extra_vars)]
     if check:
         cmd.append("--check")
-    env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
+    if diff:
+        cmd.append("--diff")
+    # No other callback (a scenario's profile_tasks would print its table after the JSON); an empty
+    # list is refused, and naming the stdout callback itself adds nothing.
+    env = dict(
+        os.environ,
+        ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
+        ANSIBLE_CALLBACKS_ENABLED="ansible.posix.json",
+        ANSIBLE_NOCOLOR="1",
+        ANSIBLE_FORCE_COLOR="0",
+    )
     run = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
     try:
         return run.returncode, json.loads(run.stdout)
     except json.JSONDecodeError:
         pytest.fail(f"no JSON from ansible-playbook (rc {run.returncode}):\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}")
+
+
+@functools.cache
+def converged_check_diff() -> tuple[int, dict[str, t.Any]]:
+    """``converge.yml --check --diff`` on the converged hosts, run once per verify: the shared
+    check-mode test asserts it changes nothing, and a scenario's own tests may read its results
+    (facts, messages) instead of paying for another run of the whole playbook. Call it before
+    anything changes the hosts."""
+    return run_playbook(check=True, diff=True)
 
 
 def task_results(report: dict[str, t.Any], name: str, host: str) -> list[dict[str, t.Any]]:

@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# `make demo`: deploy the stack into a local systemd container and print its URL.
+# `make demo`: the whole stack, as molecule/stack tests it, in a local systemd container: the site
+# playbook with the real nginx, CPython build and Open WebUI, and TEST DOUBLES only for what this
+# machine cannot reach (each named below when it is used). Prints the URL and where the admin's
+# password is.
 # Usage: demo.sh up|down      (DEMO_PORT, default 8443, is published on 127.0.0.1)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 name=ai-stack-demo
 port=${DEMO_PORT:-8443}
+export DEMO_PORT=$port
 image=${MOLECULE_IMAGE:-docker.io/geerlingguy/docker-ubuntu2404-ansible:latest}
+secrets=.cache/demo/secrets.yml
 
 case "${1:-up}" in
   down)
@@ -19,44 +24,57 @@ esac
 if ! docker container inspect "$name" >/dev/null 2>&1; then
   # Same systemd-as-PID-1 flags as the molecule platforms (.config/molecule/config.yml).
   docker run -d --name "$name" --hostname "$name" \
-    --cap-add SYS_ADMIN --security-opt seccomp=unconfined --cgroupns=host \
+    --cap-add SYS_ADMIN --cap-add SYS_PTRACE --security-opt seccomp=unconfined --cgroupns=host \
     -v /sys/fs/cgroup:/sys/fs/cgroup:rw --tmpfs /run --tmpfs /tmp \
     -p "127.0.0.1:$port:443" "$image" /sbin/init >/dev/null
 fi
-# Until systemd's bus is up, systemctl cannot even ask; "degraded" (a unit containers cannot
-# run) is a booted system too. is-system-running exits non-zero for both, hence the `|| true`.
-state=
-for _ in $(seq 1 60); do
-  state=$(docker exec "$name" systemctl is-system-running --wait 2>/dev/null || true)
-  case "$state" in running | degraded) break ;; esac
-  sleep 1
-done
-case "$state" in
-  running | degraded) ;;
-  *) echo "demo: systemd in $name did not boot (state: ${state:-unknown})" >&2; exit 1 ;;
-esac
 
-extra=()
-if ! curl -sfI --max-time 5 https://github.com >/dev/null 2>&1; then
-  # No GitHub (CI, some offices): serve Ollama's release layout from its test double instead.
-  version=$(sed -n 's/^ollama_version: "\(.*\)"/\1/p' roles/ollama/defaults/main.yml)
-  releases=$PWD/.cache/fake-ollama-releases
-  echo "demo: GitHub is out of reach, so Ollama $version comes from its test double (tests/doubles/ollama)" >&2
-  SOURCE_DATE_EPOCH=1767225600 tests/doubles/ollama/build-archive.sh "$version" "$releases/v$version" >/dev/null
-  extra=(-e "ai_stack_ollama_download_base_url=file://$releases")
+# The admin's password (and the one of SearXNG's basic auth), generated once, readable by you only.
+if [ ! -s "$secrets" ]; then
+  mkdir -p "$(dirname "$secrets")"
+  (
+    umask 077
+    python3 - "$secrets" <<'PY'
+import secrets, sys
+with open(sys.argv[1], "w", encoding="utf-8") as out:
+    out.write("---\n")
+    out.write(f"openwebui_admin_password: {secrets.token_urlsafe(18)}\n")
+    out.write(f"nginx_basic_auth_users: [{{name: office, password: {secrets.token_urlsafe(18)}}}]\n")
+PY
+  )
 fi
 
-ansible-playbook -i tests/demo/inventory.yml tests/demo/placeholder.yml
-ansible-playbook -i tests/demo/inventory.yml "${extra[@]}" selfhosted.ai_stack.site
+# The stack's group_vars and prepare playbook find the checkout (and its doubles) here.
+export MOLECULE_PROJECT_DIRECTORY=$PWD
+extra=(-e "@$secrets")
+doubles=("the office proxy (tests/doubles/forward_proxy; it forwards to the internet where there is one)")
+if curl -sfI --max-time 5 https://github.com >/dev/null 2>&1; then
+  # The real releases: Ollama's archive and SearXNG's repository at the role's pinned commit.
+  commit=$(sed -n 's/^searxng_commit: //p' roles/searxng/defaults/main.yml)
+  extra+=(-e ai_stack_ollama_download_base_url=https://github.com/ollama/ollama/releases/download
+          -e searxng_repository_url=https://github.com/searxng/searxng -e "searxng_commit=$commit")
+else
+  doubles+=("Ollama (tests/doubles/ollama with chat: canned answers; GitHub is out of reach)"
+            "SearXNG's git repository and its search engine (tests/doubles/searxng_upstream)")
+fi
+echo "demo: test doubles in this demo:" >&2
+printf '  - %s\n' "${doubles[@]}" >&2
 
-url="https://127.0.0.1:$port/"
-code=$(curl -sk -o /dev/null -w '%{http_code}' --max-time 10 "$url")
+ansible-playbook -i tests/stack/demo.yml molecule/stack/prepare.yml
+ansible-playbook -i tests/stack/demo.yml "${extra[@]}" selfhosted.ai_stack.site
+
+url="https://localhost:$port/"
+code=$(curl -sk -o /dev/null -w '%{http_code}' --max-time 30 --resolve "localhost:$port:127.0.0.1" "$url")
 if [ "$code" != 200 ]; then
   echo "demo: $url answered HTTP $code" >&2
   exit 1
 fi
+email=$(sed -n 's/^openwebui_admin_email: //p' tests/stack/group_vars/all.yml)
 cat <<MSG
 
-The AI stack demo is up: $url
-(self-signed certificate; remove the container with 'make demo-destroy')
+The AI stack demo is up: $url  (Open WebUI through nginx; self-signed certificate)
+  sign in as:  $email
+  password:    openwebui_admin_password in $secrets (readable by you only)
+  search:      ${url}searxng/ (basic auth: office, the other password in $secrets)
+Remove it with 'make demo-destroy'.
 MSG

@@ -34,6 +34,11 @@ def results(report: dict[str, t.Any], name: str) -> list[dict[str, t.Any]]:
     return task_results(report, name, HOST)
 
 
+# Runs that need one step of the role only (plus what runs always: settings and GPU detection).
+TOOLKIT_ONLY = ("--tags", "nvidia_cuda_toolkit")
+TOOLKIT_AND_VERIFY = ("--tags", "nvidia_cuda_toolkit,nvidia_cuda_verify")
+
+
 def failed_msg(report: dict[str, t.Any]) -> str:
     failures = [r for p in report["plays"] for task in p["tasks"] for r in task["hosts"].values() if r.get("failed")]
     assert failures, "expected a failed task"
@@ -238,7 +243,7 @@ def test_no_driver_side_effects_without_a_gpu(host) -> None:
 
 def test_missing_toolkit_version_lists_what_the_repository_offers(host) -> None:
     # Neither in the repository nor in the role's runfile table.
-    rc, report = run_playbook(extra_vars={"nvidia_cuda_toolkit_version": "12.3"}, check=True)
+    rc, report = run_playbook(extra_vars={"nvidia_cuda_toolkit_version": "12.3"}, check=True, args=TOOLKIT_ONLY)
     assert rc != 0
     message = failed_msg(report)
     assert message.startswith('cuda-toolkit-12-3 (nvidia_cuda_toolkit_version "12.3") is not in NVIDIA\'s repository')
@@ -249,7 +254,9 @@ def test_missing_toolkit_version_lists_what_the_repository_offers(host) -> None:
 
 def test_repository_only_source_does_not_try_the_runfile() -> None:
     rc, report = run_playbook(
-        extra_vars={"nvidia_cuda_toolkit_version": "12.5", "nvidia_cuda_toolkit_source": "repository"}, check=True
+        extra_vars={"nvidia_cuda_toolkit_version": "12.5", "nvidia_cuda_toolkit_source": "repository"},
+        check=True,
+        args=TOOLKIT_ONLY,
     )
     assert rc != 0
     message = failed_msg(report)
@@ -308,7 +315,7 @@ def test_runfile_stands_in_when_the_repository_lacks_the_version(host) -> None:
     sha256 = hashlib.sha256(RUNFILE_DOUBLE.read_bytes()).hexdigest()
     host.run(f"rm -f {RUNFILE_LOG}")
     try:
-        rc, report = run_playbook(extra_vars={"nvidia_cuda_toolkit_version": "12.5"})
+        rc, report = run_playbook(extra_vars={"nvidia_cuda_toolkit_version": "12.5"}, args=TOOLKIT_AND_VERIFY)
         assert rc == 0, failed_msg(report)
         said = " ".join(results(report, "Say that NVIDIA's runfile stands in for the repository")[0]["msg"].split())
         assert said.startswith(f"cuda-toolkit-12-5 is not in NVIDIA's repository {MIRROR}/{repo_path(host)}/")
@@ -329,14 +336,14 @@ def test_runfile_stands_in_when_the_repository_lacks_the_version(host) -> None:
         assert "/usr/local/cuda-12.5/bin" in host.check_output("bash -lc 'echo $PATH'")
 
         # Idempotent: nvcc reports the version, so nothing is copied or run again.
-        rc, report = run_playbook(extra_vars={"nvidia_cuda_toolkit_version": "12.5"})
+        rc, report = run_playbook(extra_vars={"nvidia_cuda_toolkit_version": "12.5"}, args=TOOLKIT_AND_VERIFY)
         assert rc == 0
         assert report["stats"][HOST]["changed"] == 0
         assert len(host.file(RUNFILE_LOG).content_string.splitlines()) == 1
         assert not results(report, "Copy the artifact to the host")
     finally:
         # Back to the scenario's toolkit (the profile snippet), for the tests that follow.
-        rc, report = run_playbook()
+        rc, report = run_playbook(args=TOOLKIT_AND_VERIFY)
         host.run("rm -rf /usr/local/cuda-12.5")
         if repository_has_12_4(host):
             host.run(f"rm -f {RUNFILE_LOG}")
@@ -346,7 +353,9 @@ def test_runfile_stands_in_when_the_repository_lacks_the_version(host) -> None:
 def test_key_with_another_fingerprint_is_refused_and_removed(host) -> None:
     wrong = "0123456789ABCDEF0123456789ABCDEF01234567"
     sources_before = host.file(SOURCES).content_string
-    rc, report = run_playbook(extra_vars={"nvidia_cuda_repo_key_fingerprint": wrong})
+    rc, report = run_playbook(
+        extra_vars={"nvidia_cuda_repo_key_fingerprint": wrong}, args=("--tags", "nvidia_cuda_repository")
+    )
     assert rc != 0
     message = failed_msg(report)
     assert f"has the fingerprint(s) {fingerprint(host)}, not {wrong}" in message
