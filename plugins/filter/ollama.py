@@ -45,8 +45,16 @@ MANIFEST_PATH = re.compile(
 )
 
 
+def _as_list(value: Any) -> Any:
+    """A list from a list, tuple or generator (Jinja's map); anything else as it is, for the caller to refuse."""
+    if isinstance(value, (str, bytes, dict)) or not isinstance(value, Iterable):
+        return value
+    return list(value)
+
+
 def _names(value: Any, what: str) -> list[str]:
     """Model names from a list of strings or of dicts with a name (GET /api/tags' models, ollama_models entries)."""
+    value = _as_list(value)
     if not isinstance(value, list):
         raise AnsibleFilterError(f"{what} must be a list of model names, got {type(value).__name__}: {value!r}")
     names = []
@@ -87,6 +95,7 @@ def ollama_manifest_index(files: Any, store_dir: str, names: Any) -> list[dict[s
     """
     if not isinstance(store_dir, str) or not store_dir:
         raise AnsibleFilterError(f"ollama_manifest_index: store_dir must be a directory, got {store_dir!r}")
+    files = _as_list(files)
     if not isinstance(files, list):
         raise AnsibleFilterError(f"ollama_manifest_index expects a list of files, got {type(files).__name__}")
     prefix = store_dir + "/manifests/"
@@ -108,8 +117,7 @@ def ollama_manifest_blobs(manifests: Any) -> list[str]:
     Takes one manifest or a list of them, each parsed (a dict) or its JSON text. A config or layer
     without a digest yields '', which no digest check accepts.
     """
-    if isinstance(manifests, (dict, str)):
-        manifests = [manifests]
+    manifests = [manifests] if isinstance(manifests, (dict, str)) else _as_list(manifests)
     if not isinstance(manifests, list):
         raise AnsibleFilterError(f"ollama_manifest_blobs expects manifests, got {type(manifests).__name__}")
     digests: list[str] = []
@@ -139,6 +147,7 @@ def ollama_blob_mismatches(results: Any) -> list[str]:
     """
     if isinstance(results, dict) and "results" in results:
         results = results["results"]
+    results = _as_list(results)
     if not isinstance(results, list):
         raise AnsibleFilterError(f"ollama_blob_mismatches expects the stat loop's results, got {results!r:.200}")
     mismatches = []
@@ -158,6 +167,7 @@ def ollama_verified_blobs(lines: Any, blobs_dir: str) -> list[str]:
     ``lines`` is sha256sum's stdout_lines (``<hex>  <path>``); lines of files that are missing or
     unreadable (sha256sum prints those on stderr) or whose sum differs yield nothing.
     """
+    lines = _as_list(lines)
     if not isinstance(lines, list):
         raise AnsibleFilterError(f"ollama_verified_blobs expects stdout_lines, got {type(lines).__name__}")
     good = []

@@ -175,3 +175,12 @@ def test_missing_models_compares_under_ollamas_rules() -> None:
 def test_missing_models_rejects_wrong_input(wanted: Any, listed: Any) -> None:
     with pytest.raises(AnsibleFilterError):
         ollama_missing_models(wanted, listed)
+
+
+def test_generators_count_as_lists() -> None:
+    """Jinja's map hands filters generators; each filter takes them like lists."""
+    assert ollama_missing_models((n for n in ["llama3.2"]), iter([])) == ["llama3.2:latest"]
+    assert ollama_manifest_index(iter(_find("a.io/b/c/d")), STORE, iter(["a.io/b/c:d"]))[0]["path"] == "a.io/b/c/d"
+    assert ollama_manifest_blobs(json.dumps(m) for m in [_manifest(A, B)]) == [A, B]
+    assert ollama_blob_mismatches(iter([_stat(A, None)])) == [A]
+    assert ollama_verified_blobs(iter([]), STORE) == []
