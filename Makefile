@@ -48,7 +48,8 @@ TRIXIE_RUN := $(if $(filter debootstrap-trixie,$(IMAGE)),,$(addsuffix @debian13,
 MOLECULE_RUN := $(or $(SCENARIO),$(SCENARIOS) $(TRIXIE_RUN))
 
 .PHONY: help venv lock collection-link lint sanity unit package molecule molecule-slow molecule-trixie test \
-        test-slow test-trixie test-image test-image-trixie cpython-source docker demo demo-destroy ee-context build clean
+        test-slow test-trixie test-image test-image-trixie cpython-source docker demo demo-destroy ee-context build clean \
+        core-range docs
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -132,6 +133,12 @@ demo-destroy: venv ## Remove the demo container
 
 ee-context: venv ## Build context for an AWX execution environment in build/ee (ansible-builder create)
 	tests/scripts/ee-check.sh build/ee
+
+core-range: venv collection-link ## Unit tests and ansible-test sanity on ansible-core 2.16, 2.17, 2.18 (CORE=2.16 for one)
+	tests/scripts/core-range.sh $(CORE)
+
+docs: venv collection-link ## HTML documentation site (antsibull-docs) into build/docs
+	tests/scripts/docs.sh build/docs
 
 build: venv ## Build the collection tarball into build/
 	ansible-galaxy collection build --force --output-path build .

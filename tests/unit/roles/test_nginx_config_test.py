@@ -11,6 +11,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 HELPER = Path(__file__).resolve().parents[3] / "roles" / "nginx" / "files" / "nginx-config-test"
 HASH = "$6$0123456789abcdef$" + "a" * 86
@@ -172,3 +173,15 @@ def test_htpasswd_in_another_format_is_refused_before_nginx(
     assert done.returncode == 2
     assert f"line(s) {bad_lines} are not 'name:hash'" in done.stderr
     assert host.tested() == []
+
+
+def test_helper_lives_in_the_directory_common_creates() -> None:
+    """nginx installs the helper into the directory that _common's helper_dir tasks create (no copy of that task)."""
+    roles = HELPER.parents[2]
+    common = yaml.safe_load((roles / "_common" / "vars" / "main.yml").read_text())
+    nginx = yaml.safe_load((roles / "nginx" / "vars" / "main.yml").read_text())
+    assert os.path.dirname(nginx["__nginx_config_test"]) == common["__common_helper_dir"]
+    install = yaml.safe_load((roles / "nginx" / "tasks" / "install.yml").read_text())
+    helper_dir = [t for t in install if t.get("ansible.builtin.include_role", {}).get("tasks_from") == "helper_dir"]
+    assert helper_dir, "nginx no longer creates the helper directory through _common"
+    assert not [t for t in install if t.get("ansible.builtin.file", {}).get("state") == "directory"]

@@ -68,4 +68,4 @@ def test_non_string_raises_filter_error(value: Any) -> None:
 
 
 def test_filter_is_registered() -> None:
-    assert FilterModule().filters() == {"ollama_model_ref": ollama_model_ref}
+    assert FilterModule().filters()["ollama_model_ref"] is ollama_model_ref

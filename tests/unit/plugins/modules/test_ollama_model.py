@@ -4,19 +4,32 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import re
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import fake_ollama  # the test double, registered by tests/unit/conftest.py
 import pytest
+from ansible.module_utils import basic
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.selfhosted.ai_stack.plugins.module_utils import _ollama_api
 from ansible_collections.selfhosted.ai_stack.plugins.modules import ollama_model
+
+try:
+    from ansible.module_utils.testing import patch_module_args
+except ImportError:  # ansible-core < 2.19
+
+    @contextlib.contextmanager
+    def patch_module_args(args: dict[str, Any] | None = None) -> Iterator[None]:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(basic, "_ANSIBLE_ARGS", json.dumps({"ANSIBLE_MODULE_ARGS": args or {}}).encode())
+            yield
+
 
 LLAMA_SIZE = 2019393189  # fake_ollama's catalogue size for llama3.2:latest
 
