@@ -42,6 +42,8 @@ TRIXIE_SCENARIOS ?=
 # python311 first, or they build CPython once themselves).
 SLOW_SCENARIOS ?= python311_pgo openwebui searxng
 SCENARIO ?=
+# make core-range CORE=2.16 tests one ansible-core release (default: every one the collection claims).
+CORE ?=
 # What `make molecule` runs: SCENARIO alone, or SCENARIOS plus TRIXIE_SCENARIOS on Debian 13
 # (unless everything runs on Debian 13 already).
 TRIXIE_RUN := $(if $(filter debootstrap-trixie,$(IMAGE)),,$(addsuffix @debian13,$(TRIXIE_SCENARIOS)))
