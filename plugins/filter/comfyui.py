@@ -33,7 +33,7 @@ def torch_build(version: Any, pypi_cuda: str = "13.0") -> dict[str, Any]:
     """
     if not isinstance(version, str) or not re.match(r"^\d+(\.\d+)*", version.strip()):
         raise AnsibleFilterError(f"comfyui_torch_problems expects a torch version such as 2.8.0+cu126, got {version!r}")
-    _, _, local = version.strip().partition("+")
+    local = version.strip().partition("+")[2]
     if not local:
         if _cuda_tuple(pypi_cuda) is None:
             raise AnsibleFilterError(f"comfyui_torch_problems: pypi_cuda must look like 13.0, got {pypi_cuda!r}")

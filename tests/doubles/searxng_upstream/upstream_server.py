@@ -95,7 +95,7 @@ def main() -> None:
         "--serve", action="append", default=[], metavar="PREFIX=DIR", help="also serve DIR's files under PREFIX/"
     )
     args = parser.parse_args()
-    served = [(prefix.rstrip("/"), Path(root)) for prefix, _, root in (item.partition("=") for item in args.serve)]
+    served = [(item.split("=", 1)[0].rstrip("/"), Path(item.split("=", 1)[1])) for item in args.serve]
     host, port = args.listen.rsplit(":", 1)
     UpstreamServer((host, int(port)), args.git_root, args.log, served).serve_forever()
 

@@ -56,7 +56,7 @@ def _start(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
 
 
 def _get(port: int, path: str, data: bytes | None = None) -> object:
-    for _ in range(100):
+    for _attempt in range(100):
         try:
             with urllib.request.urlopen(
                 urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data), timeout=5
@@ -80,20 +80,20 @@ def test_requirements_list_torch_but_not_requests() -> None:
 def test_it_dies_without_custom_nodes_in_the_base_directory(tmp_path: Path, fake_torch: dict[str, str]) -> None:
     run = _start(["--cpu", "--base-directory", str(tmp_path / "base"), "--port", str(_free_port())], fake_torch)
     (tmp_path / "base").mkdir()
-    _, err = run.communicate(timeout=30)
+    err = run.communicate(timeout=30)[1]
     assert run.returncode != 0 and "custom_nodes" in err
 
 
 def test_without_cpu_and_without_cuda_it_dies(tmp_path: Path, fake_torch: dict[str, str]) -> None:
     (tmp_path / "custom_nodes").mkdir()
     run = _start(["--base-directory", str(tmp_path), "--port", str(_free_port())], fake_torch)
-    _, err = run.communicate(timeout=30)
+    err = run.communicate(timeout=30)[1]
     assert run.returncode != 0 and "Found no NVIDIA driver" in err
 
 
 def test_unknown_flags_are_refused(tmp_path: Path, fake_torch: dict[str, str]) -> None:
     run = _start(["--no-such-flag"], fake_torch)
-    _, err = run.communicate(timeout=30)
+    err = run.communicate(timeout=30)[1]
     assert run.returncode == 2 and "unrecognized arguments" in err
 
 

@@ -26,7 +26,8 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import requests  # noqa: F401  (upstream imports it and forgets to list it)
+# Upstream imports requests and forgets to list it in requirements.txt.
+import requests  # noqa: F401  # pylint: disable=unused-import
 import torch
 import yaml
 
