@@ -34,6 +34,8 @@ work=$stage/work
 mkdir -p "$work"
 cp -R "$here/repo/." "$work/"
 find "$work" -name __pycache__ -prune -exec rm -rf {} +
+# What a local run of main.py leaves behind (upstream keeps these out of git too).
+rm -rf "$work/user" "$work/input" "$work/output" "$work/temp"
 git -C "$work" init -q -b master
 git -C "$work" add -A
 git -C "$work" commit -q -m "ComfyUI test double"

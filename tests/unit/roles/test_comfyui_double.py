@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -69,6 +70,19 @@ def _get(port: int, path: str, data: bytes | None = None) -> object:
                 raise
             time.sleep(0.05)
     raise AssertionError(f"no answer on {port}")
+
+
+@pytest.fixture(autouse=True)
+def _repo_stays_clean() -> Iterator[None]:
+    """Nothing a test starts writes into the double's repository (build-repo.sh commits what is there)."""
+    yield
+    assert sorted(path.name for path in (DOUBLE / "repo").iterdir() if path.name != "__pycache__") == [
+        "README.md",
+        "custom_nodes",
+        "extra_model_paths.yaml.example",
+        "main.py",
+        "requirements.txt",
+    ]
 
 
 def test_requirements_list_torch_but_not_requests() -> None:

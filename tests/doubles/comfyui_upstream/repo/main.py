@@ -96,6 +96,9 @@ def model_dirs(base: Path, configs: list[str]) -> dict[str, list[Path]]:
 
 def main() -> None:
     args = parse_args(sys.argv[1:])
+    # Upstream dies on a host without CUDA (unless --cpu) while importing comfy.model_management, before
+    # it looks at any directory.
+    dev = device(args)
     base = Path(args.base_directory).resolve() if args.base_directory else CODE_DIR
     if not (base / "custom_nodes").is_dir():
         sys.exit(f"FileNotFoundError: [Errno 2] No such file or directory: '{base / 'custom_nodes'}'")
@@ -107,7 +110,6 @@ def main() -> None:
     Path(database[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
     sqlite3.connect(database[len("sqlite:///") :]).execute("CREATE TABLE IF NOT EXISTS alembic_version (v TEXT)")
     configs = [path for group in args.extra_model_paths_config or [] for path in group]
-    dev = device(args)
     stats = {
         "system": {
             "os": os.name,
