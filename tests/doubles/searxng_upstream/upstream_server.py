@@ -8,6 +8,10 @@
   ``{"results": [{"url", "title", "content"}]}``, one result that repeats the terms, for SearXNG's
   generic ``json_engine``.
 
+- ``GET <prefix>/<path>`` for every ``--serve <prefix>=<dir>`` serves the files under ``<dir>``, with
+  directory listings (an HTML page with one link per file): a PEP 503 "simple" package index for
+  pip when ``<dir>`` holds one directory per project (the comfyui scenario's torch index double).
+
 Every request adds one line to ``--log`` (``GET /search?q=...``), so tests can tell which
 requests arrived. It listens on loopback; the scenario names it ``git.searxng-double.test`` and
 ``engine.searxng-double.test`` in /etc/hosts, so that clients reach it through the office proxy.
@@ -38,6 +42,11 @@ class UpstreamHandler(SimpleHTTPRequestHandler):
         elif url.path.startswith("/git/"):
             self.path = self.path[len("/git") :]
             super().do_GET()
+        elif served := [(prefix, root) for prefix, root in self.server.served if url.path.startswith(prefix + "/")]:
+            prefix, root = served[0]
+            self.path = self.path[len(prefix) :]
+            self.directory = str(root)
+            super().do_GET()
         else:
             self.send_error(404)
 
@@ -64,8 +73,11 @@ class UpstreamServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], git_root: Path, log: Path) -> None:
+    def __init__(
+        self, address: tuple[str, int], git_root: Path, log: Path, served: list[tuple[str, Path]] | None = None
+    ) -> None:
         super().__init__(address, partial(UpstreamHandler, directory=str(git_root)))
+        self.served = served or []
         self.log = log
         self.log_lock = threading.Lock()
 
@@ -79,9 +91,13 @@ def main() -> None:
     parser.add_argument("--listen", default="127.0.0.1:8890", help="host:port")
     parser.add_argument("--git-root", required=True, type=Path, help="directory holding bare repositories")
     parser.add_argument("--log", required=True, type=Path, help="file that gets one line per request")
+    parser.add_argument(
+        "--serve", action="append", default=[], metavar="PREFIX=DIR", help="also serve DIR's files under PREFIX/"
+    )
     args = parser.parse_args()
+    served = [(item.split("=", 1)[0].rstrip("/"), Path(item.split("=", 1)[1])) for item in args.serve]
     host, port = args.listen.rsplit(":", 1)
-    UpstreamServer((host, int(port)), args.git_root, args.log).serve_forever()
+    UpstreamServer((host, int(port)), args.git_root, args.log, served).serve_forever()
 
 
 if __name__ == "__main__":
