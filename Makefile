@@ -40,7 +40,9 @@ TRIXIE_SCENARIOS ?=
 # from a stand-in of its repository on an online and an offline host (searxng): about 15 min under
 # load. The service scenarios install python311's archive from the shared controller cache (run
 # python311 first, or they build CPython once themselves).
-SLOW_SCENARIOS ?= python311_pgo openwebui searxng
+# ComfyUI from a stand-in of its repository with the real CPU torch from a stand-in of PyTorch's
+# index (comfyui): about 35 min under load.
+SLOW_SCENARIOS ?= python311_pgo openwebui searxng comfyui
 SCENARIO ?=
 # make core-range CORE=2.16 tests one ansible-core release (default: every one the collection claims).
 CORE ?=
