@@ -15,6 +15,8 @@ from typing import Any
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.selfhosted.ai_stack.plugins.filter.gpu import resolve_selection
+
 NO_OFFICE = "(no office)"
 # The columns of the report, in the order the site playbook installs the services.
 SERVICES = ("nvidia_driver", "cuda", "python311", "ollama", "searxng", "comfyui", "openwebui", "nginx")
@@ -76,7 +78,9 @@ def fleet_rollout_order(hosts: Any, groups: Any, parallel: bool = False, prefix:
     return result
 
 
-def _reports(value: Any, filter_name: str) -> list[dict[str, Any]]:
+def _reports(value: Any, filter_name: str, missing: Any = None) -> list[dict[str, Any]]:
+    if missing is not None and not isinstance(missing, Mapping):
+        raise AnsibleFilterError(f"{filter_name} expects missing as a dict of host name to office, got {missing!r}")
     if isinstance(value, Mapping):
         value = list(value.values())
     if isinstance(value, str) or not isinstance(value, Sequence):
@@ -86,6 +90,9 @@ def _reports(value: Any, filter_name: str) -> list[dict[str, Any]]:
         if not isinstance(item, Mapping) or not item.get("host"):
             raise AnsibleFilterError(f"{filter_name}: a host report must be a dict with 'host', got {item!r}")
         reports.append(dict(item))
+    for host, office in (missing or {}).items():
+        gate = {"service": "host", "gate": "report", "ok": False, "detail": "no report (unreachable, or failed gathering)"}
+        reports.append({"host": str(host), "office": office, "health": [gate]})
     return sorted(reports, key=lambda r: (r.get("office") in (None, NO_OFFICE), r.get("office") or NO_OFFICE, r["host"]))
 
 
@@ -152,20 +159,24 @@ def _gpu_text(report: Mapping[str, Any]) -> str:
     if not gpus:
         return "none (CPU)"
     assignment = report.get("gpu_assignment") or {}
+    users: dict[Any, list[str]] = {}
+    for name, selection in sorted(assignment.items()):
+        try:
+            chosen = resolve_selection(list(gpus), selection, name)
+        except AnsibleFilterError as exc:
+            users.setdefault("error", []).append(str(exc))
+            continue
+        for gpu in chosen:
+            users.setdefault(gpu.get("index"), []).append(name.removesuffix("_gpus"))
     parts = []
     for gpu in gpus:
         index = gpu.get("index")
-        users = [
-            name.removesuffix("_gpus")
-            for name, selection in sorted(assignment.items())
-            if selection == "all" or (isinstance(selection, list) and (index in selection or str(index) in selection))
-        ]
         memory = gpu.get("memory_total_mib")
         text = f"GPU{index} {gpu.get('name', '?')}"
         if memory:
             text += f" {int(memory) // 1024} GiB"
-        parts.append(f"{text} → {', '.join(users) or 'unassigned'}")
-    return "; ".join(parts)
+        parts.append(f"{text} → {', '.join(users.get(index, [])) or 'unassigned'}")
+    return "; ".join(parts + [f"assignment error: {error}" for error in users.get("error", [])])
 
 
 def _reboot_text(report: Mapping[str, Any]) -> str:
@@ -219,9 +230,11 @@ def _md_cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def fleet_report_markdown(value: Any, title: str = "AI stack fleet report", generated: str = "") -> str:
+def fleet_report_markdown(
+    value: Any, title: str = "AI stack fleet report", generated: str = "", missing: Any = None
+) -> str:
     """The fleet report as Markdown: a summary, the drift, and one table per office."""
-    reports = _reports(value, "fleet_report_markdown")
+    reports = _reports(value, "fleet_report_markdown", missing)
     drift = fleet_drift(reports)
     summary = _summary(reports, drift)
     lines = [f"# {title}", ""]
@@ -261,9 +274,11 @@ td.drift{background:#fff4cc}
 """.strip()
 
 
-def fleet_report_html(value: Any, title: str = "AI stack fleet report", generated: str = "") -> str:
+def fleet_report_html(
+    value: Any, title: str = "AI stack fleet report", generated: str = "", missing: Any = None
+) -> str:
     """The fleet report as one self-contained HTML page (inline CSS, no scripts, no external assets)."""
-    reports = _reports(value, "fleet_report_html")
+    reports = _reports(value, "fleet_report_html", missing)
     drift = fleet_drift(reports)
     summary = _summary(reports, drift)
     drifting = {item["service"] for item in drift}

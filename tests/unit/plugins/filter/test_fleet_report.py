@@ -196,6 +196,20 @@ def test_markdown_report() -> None:
     assert ok_row.count("|") == 13 + 1  # 13 columns: host, 8 services, GPUs, models, health, reboot
 
 
+def test_gpu_assignment_by_uuid_all_and_bad_selection() -> None:
+    gpus = [
+        {"index": 0, "uuid": "GPU-aaaa-1111", "name": "A", "memory_total_mib": 12288},
+        {"index": 1, "uuid": "GPU-bbbb-2222", "name": "B", "memory_total_mib": 12288},
+    ]
+    text = fleet_report_markdown(
+        [_host("b1", "office_berlin", gpus=gpus, gpu_assignment={"ollama_gpus": "all", "comfyui_gpus": ["GPU-bbbb-2222"]})]
+    )
+    assert "GPU0 A 12 GiB → ollama; GPU1 B 12 GiB → comfyui, ollama" in text
+    text = fleet_report_markdown([_host("b1", "office_berlin", gpus=gpus, gpu_assignment={"ollama_gpus": [5]})])
+    assert "GPU0 A 12 GiB → unassigned; GPU1 B 12 GiB → unassigned; assignment error: ollama_gpus" in text
+    assert "none (CPU)" in fleet_report_markdown([_host("m1", "office_munich")])
+
+
 def test_markdown_escapes_pipes_and_reports_no_drift() -> None:
     text = fleet_report_markdown([_host("b1", "office_berlin", models=["a|b"])])
     assert "a\\|b" in text
@@ -249,6 +263,16 @@ def test_html_report_is_self_contained_and_highlights() -> None:
     assert cells["0.33.0"] == "drift"
     assert 'id="drift"' in page_text
     assert "Ollama differs between offices" in page_text
+
+
+def test_missing_hosts_get_a_failed_row() -> None:
+    text = fleet_report_markdown([_host("b1", "office_berlin")], missing={"h9": "office_hamburg"})
+    assert "failing health gates: h9;" in text
+    row = next(line for line in text.splitlines() if line.startswith("| **h9**"))
+    assert "FAILED report: no report (unreachable, or failed gathering)" in row
+    assert "<tr class=\"failed\" data-host=\"h9\">" in fleet_report_html([], missing={"h9": "office_hamburg"})
+    with pytest.raises(AnsibleFilterError, match="expects missing as a dict"):
+        fleet_report_html([], missing=["h9"])
 
 
 def test_html_without_drift() -> None:
