@@ -78,6 +78,11 @@ def fleet_rollout_order(hosts: Any, groups: Any, parallel: bool = False, prefix:
     return result
 
 
+def _report_key(report: Mapping[str, Any]) -> tuple[bool, str, str]:
+    office = report.get("office") or NO_OFFICE
+    return (office == NO_OFFICE, office, report["host"])
+
+
 def _reports(value: Any, filter_name: str, missing: Any = None) -> list[dict[str, Any]]:
     if missing is not None and not isinstance(missing, Mapping):
         raise AnsibleFilterError(f"{filter_name} expects missing as a dict of host name to office, got {missing!r}")
@@ -91,9 +96,10 @@ def _reports(value: Any, filter_name: str, missing: Any = None) -> list[dict[str
             raise AnsibleFilterError(f"{filter_name}: a host report must be a dict with 'host', got {item!r}")
         reports.append(dict(item))
     for host, office in (missing or {}).items():
-        gate = {"service": "host", "gate": "report", "ok": False, "detail": "no report (unreachable, or failed gathering)"}
+        detail = "no report (unreachable, or failed gathering)"
+        gate = {"service": "host", "gate": "report", "ok": False, "detail": detail}
         reports.append({"host": str(host), "office": office, "health": [gate]})
-    return sorted(reports, key=lambda r: (r.get("office") in (None, NO_OFFICE), r.get("office") or NO_OFFICE, r["host"]))
+    return sorted(reports, key=_report_key)
 
 
 def _version(report: Mapping[str, Any], service: str) -> str:
@@ -197,12 +203,16 @@ def _row(report: Mapping[str, Any]) -> dict[str, str]:
     return row
 
 
-COLUMNS = [("host", "Host")] + [(s, SERVICE_LABELS[s]) for s in SERVICES] + [
-    ("gpus", "GPUs → assignment"),
-    ("models", "Models"),
-    ("health", "Health"),
-    ("reboot", "Reboot pending"),
-]
+COLUMNS = (
+    [("host", "Host")]
+    + [(s, SERVICE_LABELS[s]) for s in SERVICES]
+    + [
+        ("gpus", "GPUs → assignment"),
+        ("models", "Models"),
+        ("health", "Health"),
+        ("reboot", "Reboot pending"),
+    ]
+)
 
 
 def _by_office(reports: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:

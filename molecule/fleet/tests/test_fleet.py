@@ -1,18 +1,20 @@
 """The fleet rollout (playbooks/rollout.yml) and the fleet report (playbooks/fleet_report.yml) on three
 hosts in two offices: office_north (fleet-1, the canary, and fleet-2) and office_south (fleet-3).
 
-The tests run in this order, each from the state the one before left: an nginx-only upgrade by tag,
-a failed gate on fleet-2 that stops the rollout before fleet-3, the report with that failure and the
-drift between the offices, and last a full rollout that puts every host back where converge left it
-(so the shared check-mode test finds the converged state, whichever runs first).
+Three runs, in this order, each from the state the one before left (they share the converged hosts to
+keep the scenario short): a full rollout of a new nginx setting with fleet-2's Ollama down (the canary
+passes first, fleet-2 fails its gate, fleet-3 in the other office is never touched), the report of
+that fleet (the failure, and the Ollama drift between the offices), and an nginx-only run by tag that
+puts every host back where converge left it (so the shared check-mode test finds the converged state,
+whichever runs first).
 """
 
 from __future__ import annotations
 
-import os
 import re
 import typing as t
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import testinfra
@@ -45,6 +47,15 @@ def batches(report: dict[str, t.Any]) -> list[list[str]]:
     ]
 
 
+def changed_tasks(report: dict[str, t.Any], host: str) -> list[str]:
+    return [
+        task["task"]["name"]
+        for play in report["plays"]
+        for task in play["tasks"]
+        if task["hosts"].get(host, {}).get("changed")
+    ]
+
+
 @pytest.fixture(name="double_stopped_on_fleet_2")
 def double_stopped_on_fleet_2_fixture() -> Iterator[None]:
     """The failure to inject: fleet-2's Ollama (the test double) is down."""
@@ -57,38 +68,24 @@ def double_stopped_on_fleet_2_fixture() -> Iterator[None]:
         fleet_2.run("for i in $(seq 50); do curl -sf http://127.0.0.1:11434/api/version && break; sleep 0.2; done")
 
 
-def test_a_tag_upgrades_only_that_service_batch_by_batch(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("ANSIBLE_RUN_TAGS", "nginx")
-    rc, report = run_playbook(extra_vars={"nginx_client_max_body_size": "64M"})
-    assert rc == 0, report["stats"]
-    assert batches(report) == [[host] for host in HOSTS]
-    for host in HOSTS:
-        assert body_size(host) == "64M"
-        changed = [
-            task["task"]["name"]
-            for play in report["plays"]
-            for task in play["tasks"]
-            if task["hosts"].get(host, {}).get("changed")
-        ]
-        # Only nginx's tasks (and its handler) changed anything; preflight did not even run.
-        assert changed, f"nothing changed on {host}"
-        assert all(name.startswith("selfhosted.ai_stack.nginx : ") for name in changed), changed
-        assert not task_results(report, "Refuse a host that cannot take the stack", host)
-        # The gates still ran after the upgrade of each host.
-        (failed,) = task_results(report, "Note the failed gates", host)
-        assert failed["ansible_facts"]["health_gate_failed"] == []
-
-
 @pytest.mark.usefixtures("double_stopped_on_fleet_2")
-def test_a_failed_gate_stops_the_rollout_and_leaves_the_rest_untouched() -> None:
+def test_canary_first_and_a_failed_gate_stops_the_rollout_with_the_rest_untouched() -> None:
     rc, report = run_playbook(extra_vars={"nginx_client_max_body_size": "32M"})
     assert rc != 0
-    # The canary passed and was upgraded, fleet-2 was upgraded and failed its gate, fleet-3 never started.
+    # The canary alone first, with every role and its gates passed before fleet-2 started; fleet-2 got the
+    # change and failed its gate; fleet-3 (the other office) never started and keeps its configuration.
     assert batches(report) == [["ai-stack-fleet-1"], ["ai-stack-fleet-2"]]
+    canary = next(play for play in report["plays"] if play["play"]["name"] == ROLLOUT)["tasks"]
+    names = [task["task"]["name"] for task in canary]
+    assert names.index("Preflight (changes nothing)") < names.index("Reverse proxy in front of the stack")
+    (gate,) = [e["hosts"]["ai-stack-fleet-1"] for e in canary if e["task"]["name"].endswith(" : Note the failed gates")]
+    assert gate["ansible_facts"]["health_gate_failed"] == []
+    assert "Note that the host passed its gates" in names
     assert report["stats"]["ai-stack-fleet-1"]["failures"] == 0
     assert report["stats"]["ai-stack-fleet-2"]["failures"] == 1
     assert "ai-stack-fleet-3" not in report["stats"]
-    assert [body_size(host) for host in HOSTS] == ["32M", "32M", "64M"]
+    assert [body_size(host) for host in HOSTS] == ["32M", "32M", "100M"]
+    # The failure and the recap name the host and the gate.
     (fail,) = task_results(report, "Fail the host on a failed gate", "ai-stack-fleet-2")
     assert fail["failed"]
     assert fail["msg"].startswith("GATE FAILED: ai-stack-fleet-2 ollama /api/version: "), fail["msg"]
@@ -99,14 +96,14 @@ def test_a_failed_gate_stops_the_rollout_and_leaves_the_rest_untouched() -> None
         "ROLLOUT STOPPED at ai-stack-fleet-2: GATE FAILED ollama /api/version. "
         "Not started, left on their previous version: ai-stack-fleet-3."
     )
-    # The summary play never runs after max_fail_percentage stopped the rollout.
+    # Ansible runs no later play once max_fail_percentage stopped one.
     assert not task_results(report, "Say how the rollout went", "localhost")
 
 
 @pytest.mark.usefixtures("double_stopped_on_fleet_2")
-def test_fleet_report(tmp_path: os.PathLike[str]) -> None:
+def test_fleet_report(tmp_path: Path) -> None:
     rc, report = run_playbook("report.yml", extra_vars={"ai_stack_fleet_report_dir": str(tmp_path)})
-    # Report mode: a failed gate is reported, not a failed host.
+    # Report mode: a failed gate is reported, not a failed host; nothing changes on the hosts.
     assert rc == 0, report["stats"]
     assert all(report["stats"][host]["changed"] == 0 for host in HOSTS)
     markdown = (tmp_path / "fleet-report.md").read_text()
@@ -134,21 +131,26 @@ def test_fleet_report(tmp_path: os.PathLike[str]) -> None:
     assert '<div class="callout" id="drift">' in page
 
 
-def test_the_canary_goes_first_and_passes_its_gates_before_the_others_start() -> None:
+def test_a_tag_changes_only_that_service_batch_by_batch(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANSIBLE_RUN_TAGS", "nginx")
+    # The inventory's nginx settings again: fleet-1 and fleet-2 change back, fleet-3 already has them.
     rc, report = run_playbook()
     assert rc == 0, report["stats"]
     assert batches(report) == [[host] for host in HOSTS]
-    rollout = [play for play in report["plays"] if play["play"]["name"] == ROLLOUT]
-    # The first batch is the canary alone, and it ends with its gates passed.
-    canary = rollout[0]["tasks"]
-    (gate,) = [e["hosts"]["ai-stack-fleet-1"] for e in canary if e["task"]["name"].endswith(" : Note the failed gates")]
-    assert gate["ansible_facts"]["health_gate_failed"] == []
-    passed = [task for task in canary if task["task"]["name"] == "Note that the host passed its gates"]
-    assert passed and not passed[0]["hosts"]["ai-stack-fleet-1"].get("failed")
+    assert [body_size(host) for host in HOSTS] == ["100M"] * 3
+    for host in HOSTS[:2]:
+        changed = changed_tasks(report, host)
+        # Only nginx's tasks (and its handler) changed anything; preflight did not even run.
+        assert changed, f"nothing changed on {host}"
+        assert all(name.startswith("selfhosted.ai_stack.nginx : ") for name in changed), changed
+    assert changed_tasks(report, "ai-stack-fleet-3") == []
+    for host in HOSTS:
+        assert not task_results(report, "Refuse a host that cannot take the stack", host)
+        # The gates still ran after each host.
+        (failed,) = task_results(report, "Note the failed gates", host)
+        assert failed["ansible_facts"]["health_gate_failed"] == []
     (summary,) = task_results(report, "Say how the rollout went", "localhost")
     assert " ".join(summary["msg"].split()).startswith(
         "ROLLOUT COMPLETE: 3 host(s) passed their gates, in this order: "
         "ai-stack-fleet-1, ai-stack-fleet-2, ai-stack-fleet-3."
     )
-    # Back to the converged state.
-    assert [body_size(host) for host in HOSTS] == ["100M"] * 3

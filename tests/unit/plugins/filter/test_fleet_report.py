@@ -105,7 +105,7 @@ def test_no_drift_when_every_host_agrees() -> None:
     reports = [_host("b1", "office_berlin"), _host("h1", "office_hamburg")]
     assert fleet_drift(reports) == []
     # A service that is absent on one host is not drift.
-    assert fleet_drift(reports + [_host("m1", "office_munich", versions={"openwebui": ""})]) == []
+    assert fleet_drift([*reports, _host("m1", "office_munich", versions={"openwebui": ""})]) == []
 
 
 def test_drift_between_offices() -> None:
@@ -184,7 +184,8 @@ def test_markdown_report() -> None:
     assert text.startswith("# AI stack fleet report\n")
     assert "Generated 2026-12-02T04:00:00Z." in text
     assert "2 hosts; failing health gates: h1; reboot pending: h1; drifting services: 1." in text
-    assert "- **DRIFT** Ollama differs between offices: 0.32.7 on b1 (office_berlin); 0.33.0 on h1 (office_hamburg)" in text
+    drift = "- **DRIFT** Ollama differs between offices: 0.32.7 on b1 (office_berlin); 0.33.0 on h1 (office_hamburg)"
+    assert drift in text
     # One table per office, in office order.
     assert text.index("## office_berlin") < text.index("## office_hamburg")
     assert "GPU0 NVIDIA GeForce RTX 2080 Ti 22 GiB → ollama; GPU1 NVIDIA GeForce RTX 2080 Ti 22 GiB → comfyui" in text
@@ -201,9 +202,8 @@ def test_gpu_assignment_by_uuid_all_and_bad_selection() -> None:
         {"index": 0, "uuid": "GPU-aaaa-1111", "name": "A", "memory_total_mib": 12288},
         {"index": 1, "uuid": "GPU-bbbb-2222", "name": "B", "memory_total_mib": 12288},
     ]
-    text = fleet_report_markdown(
-        [_host("b1", "office_berlin", gpus=gpus, gpu_assignment={"ollama_gpus": "all", "comfyui_gpus": ["GPU-bbbb-2222"]})]
-    )
+    assignment = {"ollama_gpus": "all", "comfyui_gpus": ["GPU-bbbb-2222"]}
+    text = fleet_report_markdown([_host("b1", "office_berlin", gpus=gpus, gpu_assignment=assignment)])
     assert "GPU0 A 12 GiB → ollama; GPU1 B 12 GiB → comfyui, ollama" in text
     text = fleet_report_markdown([_host("b1", "office_berlin", gpus=gpus, gpu_assignment={"ollama_gpus": [5]})])
     assert "GPU0 A 12 GiB → unassigned; GPU1 B 12 GiB → unassigned; assignment error: ollama_gpus" in text
@@ -250,7 +250,8 @@ def test_html_report_is_self_contained_and_highlights() -> None:
     # Self-contained: inline CSS, no scripts, links, images or any URL.
     assert "style" in tags
     assert not {"script", "link", "img", "iframe"} & set(tags)
-    assert not any(v and ("http:" in v or "https:" in v or "//" in v) for _t, attrs in page.tags for v in attrs.values())
+    values = [v for _tag, attrs in page.tags for v in attrs.values() if v]
+    assert not any("http:" in v or "https:" in v or "//" in v for v in values)
     assert "<title>Fleet &lt;test&gt;</title>" in page_text
     tables = [attrs["data-office"] for tag, attrs in page.tags if tag == "table"]
     assert tables == ["office_berlin", "office_hamburg"]
@@ -270,7 +271,7 @@ def test_missing_hosts_get_a_failed_row() -> None:
     assert "failing health gates: h9;" in text
     row = next(line for line in text.splitlines() if line.startswith("| **h9**"))
     assert "FAILED report: no report (unreachable, or failed gathering)" in row
-    assert "<tr class=\"failed\" data-host=\"h9\">" in fleet_report_html([], missing={"h9": "office_hamburg"})
+    assert '<tr class="failed" data-host="h9">' in fleet_report_html([], missing={"h9": "office_hamburg"})
     with pytest.raises(AnsibleFilterError, match="expects missing as a dict"):
         fleet_report_html([], missing=["h9"])
 
