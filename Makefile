@@ -42,7 +42,8 @@ TRIXIE_SCENARIOS ?=
 # python311 first, or they build CPython once themselves).
 # ComfyUI from a stand-in of its repository with the real CPU torch from a stand-in of PyTorch's
 # index (comfyui): about 35 min under load.
-SLOW_SCENARIOS ?= python311_pgo openwebui searxng comfyui
+# The fleet rollout and report on three hosts in two offices (fleet): about 34 min under load.
+SLOW_SCENARIOS ?= python311_pgo openwebui searxng comfyui fleet
 SCENARIO ?=
 # make core-range CORE=2.16 tests one ansible-core release (default: every one the collection claims).
 CORE ?=
