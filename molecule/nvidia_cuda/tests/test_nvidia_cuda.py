@@ -34,9 +34,10 @@ def results(report: dict[str, t.Any], name: str) -> list[dict[str, t.Any]]:
     return task_results(report, name, HOST)
 
 
-# Runs that need one step of the role only (plus what runs always: settings and GPU detection).
-TOOLKIT_ONLY = ("--tags", "nvidia_cuda_toolkit")
-TOOLKIT_AND_VERIFY = ("--tags", "nvidia_cuda_toolkit,nvidia_cuda_verify")
+# Runs that need one step of the role only (plus what runs always: settings and GPU detection, and the
+# read-only preflight, which sets the facts the later steps read).
+TOOLKIT_ONLY = ("--tags", "nvidia_cuda_preflight,nvidia_cuda_toolkit")
+TOOLKIT_AND_VERIFY = ("--tags", "nvidia_cuda_preflight,nvidia_cuda_toolkit,nvidia_cuda_verify")
 
 
 def failed_msg(report: dict[str, t.Any]) -> str:
