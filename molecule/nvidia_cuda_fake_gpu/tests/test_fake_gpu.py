@@ -96,9 +96,12 @@ def test_driver_branch_is_pinned_instead(host) -> None:
 
 
 def test_proprietary_override_selects_cuda_drivers() -> None:
-    # The driver step alone (and what runs always: settings, detection): the choice is made there.
+    # The driver step alone (with the read-only preflight and what runs always: settings, detection): the
+    # choice is made there.
     rc, report = run_playbook(
-        extra_vars={"nvidia_cuda_kernel_modules": "proprietary"}, check=True, args=("--tags", "nvidia_cuda_driver")
+        extra_vars={"nvidia_cuda_kernel_modules": "proprietary"},
+        check=True,
+        args=("--tags", "nvidia_cuda_preflight,nvidia_cuda_driver"),
     )
     assert rc == 0
     assert "proprietary kernel modules (nvidia_cuda_kernel_modules)" in one_msg(report, "Report the driver choice")
