@@ -56,6 +56,13 @@ def test_dry_run_that_predicts_nothing_fails() -> None:
     assert found == ["py311-installer: the dry run on a fresh host predicted no changes (changed=0)"]
 
 
+def test_the_controller_may_predict_nothing() -> None:
+    # site.yml ends with a play on localhost that only reports; the hosts must still predict changes.
+    assert gate.problems(_log("Successful", [_recap("ai-stack-stack", 90), _recap("localhost", 0)])) == []
+    found = gate.problems(_log("Successful", [_recap("ai-stack-stack", 0), _recap("localhost", 0)]))
+    assert found == ["ai-stack-stack: the dry run on a fresh host predicted no changes (changed=0)"]
+
+
 def test_failed_dry_run_fails() -> None:
     found = gate.problems(_log("Failed", [_recap("ai-stack-nginx", 4, failed=1)]))
     assert "the dry run on the fresh host failed (converge --check must succeed on a fresh host)" in found
