@@ -36,15 +36,15 @@ SCENARIOS := $(LANE_1) $(LANE_2)
 # inside its 45-minute CI budget: `make test-trixie` (the platform tier) runs every scenario there,
 # and TRIXIE_SCENARIOS=office_network adds the deb822 mirror rewrite to a `make test` run.
 TRIXIE_SCENARIOS ?=
-# PGO+LTO CPython build: about 26 min on 2 cores. The real Open WebUI from PyPI (openwebui, with an
-# upgrade 0.12.0 -> 0.12.4, backups, restore and rollback): about 19 min on 2 shared cores. SearXNG
-# from a stand-in of its repository on an online and an offline host (searxng): about 15 min under
-# load. The service scenarios install python311's archive from the shared controller cache (run
-# python311 first, or they build CPython once themselves).
+# PGO+LTO CPython build: about 26 min on 2 cores. (Open WebUI's upgrade from 0.12.0, backups,
+# restore and rollback run on the stack host, in `make test`.) SearXNG from a stand-in of its
+# repository on an online and an offline host (searxng): about 15 min under load. The service
+# scenarios install python311's archive from the shared controller cache (run python311 first, or
+# they build CPython once themselves).
 # ComfyUI from a stand-in of its repository with the real CPU torch from a stand-in of PyTorch's
 # index (comfyui): about 35 min under load.
 # The fleet rollout and report on three hosts in two offices (fleet): about 34 min under load.
-SLOW_SCENARIOS ?= python311_pgo openwebui searxng comfyui fleet
+SLOW_SCENARIOS ?= python311_pgo searxng comfyui fleet
 SCENARIO ?=
 # make core-range CORE=2.16 tests one ansible-core release (default: every one the collection claims).
 CORE ?=

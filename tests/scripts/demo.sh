@@ -60,7 +60,7 @@ fi
 echo "demo: test doubles in this demo:" >&2
 printf '  - %s\n' "${doubles[@]}" >&2
 
-ansible-playbook -i tests/stack/demo.yml molecule/stack/prepare.yml
+ansible-playbook -i tests/stack/demo.yml molecule/stack/doubles.yml
 ansible-playbook -i tests/stack/demo.yml "${extra[@]}" selfhosted.ai_stack.site
 
 url="https://localhost:$port/"

@@ -18,7 +18,7 @@ import urllib.request
 from base64 import b64encode
 
 import pytest
-from playbook_runs import run_playbook
+from playbook_runs import converged_check_diff, run_playbook
 from service_checks import assert_system_user_without_sudo
 
 NAME = "ai.office.example"
@@ -165,6 +165,21 @@ def test_units_are_sandboxed(host, unit: str) -> None:
     score = float(re.search(r"([0-9.]+)", line.split(":", 1)[1]).group(1))
     print(f"{unit}.service exposure {score}")
     assert score <= MAX_EXPOSURE, line
+
+
+def test_gpus_are_detected_once_per_run() -> None:
+    """The preflight runs nvidia_cuda's detection once; nvidia_cuda and ollama use the facts it
+    publishes instead of asking again with rules of their own (reboot.yml asks again after a reboot)."""
+    rc, report = converged_check_diff()
+    assert rc == 0
+    detections = [
+        f"{play['play']['name']}: {task['task']['name']}"
+        for play in report["plays"]
+        for task in play["tasks"]
+        for result in task["hosts"].values()
+        if result.get("action") == "selfhosted.ai_stack.nvidia_gpu_info" and not result.get("skipped")
+    ]
+    assert len(detections) == 1 and detections[0].startswith("Preflight"), detections
 
 
 # --------------------------------------------------------------------------- one service's tag

@@ -1,4 +1,4 @@
-"""The openwebui role's readiness helper and the Ollama chat double the openwebui scenario uses."""
+"""The openwebui role's readiness helper and the Ollama chat double the stack and fleet scenarios use."""
 
 from __future__ import annotations
 
