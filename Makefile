@@ -28,8 +28,8 @@ endif
 # order: python311 fills the shared controller cache with the CPython archive that stack (the site
 # playbook with the real Open WebUI, in a browser) installs. The lanes are balanced by the measured
 # times (README, Measured). SCENARIO=x runs just one.
-LANE_1 ?= python311 stack ollama office_offline
-LANE_2 ?= nginx office_network nvidia_cuda nvidia_cuda_fake_gpu
+LANE_1 ?= python311 stack
+LANE_2 ?= nginx office_network nvidia_cuda nvidia_cuda_fake_gpu ollama office_offline
 SCENARIOS := $(LANE_1) $(LANE_2)
 # Scenarios that `make test` also runs on Debian 13 (trixie: deb822 apt sources like Ubuntu 24.04,
 # Python 3.13, nginx 1.26), from the local debootstrap image. Empty by default to keep `make test`
