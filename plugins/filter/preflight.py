@@ -166,7 +166,8 @@ def _ports(host: Mapping[str, Any], ports: Sequence[Mapping[str, Any]]) -> list[
                     "ports",
                     f"port {port} (for {wanted['service']}) is taken by {name or '?'} (pid "
                     f"{listener.get('pid', '?')}, user {user or '?'}) on {listener.get('address', '?')}",
-                    f"stop or move that program (ss -ltnp 'sport = :{port}'), or give {wanted['service']} another port",
+                    f"stop or move that program (ss -ltnp 'sport = :{port}'), or give {wanted['service']} another port"
+                    + (f" with {wanted['variable']}" if wanted.get("variable") else ""),
                 )
             )
             break

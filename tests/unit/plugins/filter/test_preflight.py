@@ -110,6 +110,10 @@ def test_port_held_by_another_program() -> None:
     (problem,) = preflight_problems(host, NEEDS)
     assert problem["check"] == "ports"
     assert problem["problem"] == "port 8080 (for openwebui) is taken by java (pid 7, user tomcat) on ::"
+    assert problem["fix"] == "stop or move that program (ss -ltnp 'sport = :8080'), or give openwebui another port"
+    # The setting that moves the port, where the entry names it.
+    needs = {**NEEDS, "ports": [{**NEEDS["ports"][1], "variable": "openwebui_port"}]}
+    assert preflight_problems(host, needs)[0]["fix"].endswith("or give openwebui another port with openwebui_port")
     # The service itself, on a host that already runs it.
     host["listeners"][-1].update(name="python3.11", user="openwebui")
     assert preflight_problems(host, NEEDS) == []
