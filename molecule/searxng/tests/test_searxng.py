@@ -18,7 +18,11 @@ import time
 from pathlib import Path
 
 import pytest
-from service_checks import assert_listens_on_loopback_only, assert_system_user_without_sudo
+from service_checks import (
+    assert_listens_on_loopback_only,
+    assert_secrets_hidden_from_other_users,
+    assert_system_user_without_sudo,
+)
 
 ONLINE = "ai-stack-searxng"
 OFFLINE = "ai-stack-searxng-offline"
@@ -241,16 +245,7 @@ def test_secret_key_generated_on_the_host_and_kept_root_only(host):
     assert (settings.user, settings.group, settings.mode) == ("root", "searxng", 0o640)
     assert PROXY_PASSWORD in settings.content_string
     assert secret not in settings.content_string
-    show = host.run("runuser -u nobody -- systemctl show searxng")
-    assert show.rc == 0 and "ExecStart=" in show.stdout
-    for value in (secret, PROXY_PASSWORD):
-        assert value not in show.stdout
-        assert value not in host.file(UNIT).content_string
-    readable = host.run(
-        f"runuser -u nobody -- grep -rlsF --exclude-dir=proc --exclude-dir=sys --exclude-dir=dev "
-        f"-e {secret} -e {PROXY_PASSWORD} {READABLE_TREES}"
-    )
-    assert readable.stdout == "", readable.stdout
+    assert_secrets_hidden_from_other_users(host, "searxng", (secret, PROXY_PASSWORD), READABLE_TREES)
 
 
 def _settings(host) -> dict:

@@ -18,6 +18,7 @@ import subprocess
 import time
 
 import pytest
+from service_checks import assert_secrets_hidden_from_other_users
 
 VERSION = "0.12.4"
 ROOT = "/opt/ai_stack/openwebui"
@@ -228,16 +229,7 @@ def test_secrets_only_in_root_only_files(host):
     # The server got it from the environment file.
     environ = host.check_output(f"tr '\\0' '\\n' < /proc/{_main_pid(host)}/environ").splitlines()
     assert f"WEBUI_SECRET_KEY={secret}" in environ
-    show = host.run("runuser -u nobody -- systemctl show open-webui")
-    assert show.rc == 0 and "ExecStart=" in show.stdout
-    for value in (secret, PROXY_PASSWORD, ADMIN_PASSWORD):
-        assert value not in show.stdout
-        assert value not in host.file(UNIT).content_string
-    readable = host.run(
-        f"runuser -u nobody -- grep -rlsF --exclude-dir=proc --exclude-dir=sys --exclude-dir=dev "
-        f"-e {secret} -e {PROXY_PASSWORD} -e {ADMIN_PASSWORD} {READABLE_TREES}"
-    )
-    assert readable.stdout == "", readable.stdout
+    assert_secrets_hidden_from_other_users(host, "open-webui", (secret, PROXY_PASSWORD, ADMIN_PASSWORD), READABLE_TREES)
 
 
 def test_uv_went_through_the_office_proxy(host):
