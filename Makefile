@@ -123,7 +123,16 @@ molecule-trixie: venv collection-link test-image-trixie cpython-source ## Every 
 molecule-slow: venv collection-link test-image cpython-source ## Opt-in slow scenarios
 	$(if $(SLOW_SCENARIOS),tests/scripts/run-scenarios.sh $(SLOW_SCENARIOS),@echo "no slow scenarios yet")
 
-test: lint sanity unit package molecule ## Everything CI runs: lint, sanity, unit, package, molecule
+# The static tiers. `make test` runs them first in the second lane, beside python311's CPython build
+# in the first, on the core a scenario leaves idle (tests/scripts/run-lanes.sh).
+CHECKS := make:lint make:sanity make:unit make:package
+
+test: venv collection-link test-image cpython-source ## Everything CI runs: lint, sanity, unit, package, molecule
+ifneq ($(SCENARIO),)
+	tests/scripts/run-scenarios.sh $(CHECKS) $(SCENARIO)
+else
+	tests/scripts/run-lanes.sh "$(LANE_1)" "$(CHECKS) $(LANE_2) $(TRIXIE_RUN)"
+endif
 
 test-slow: test molecule-slow ## test plus the opt-in slow tier
 

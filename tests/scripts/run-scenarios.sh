@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Run molecule scenarios one after another and print how long each took.
-# Usage: run-scenarios.sh SCENARIO[@PLATFORM]...
+# Usage: run-scenarios.sh SCENARIO[@PLATFORM]|make:TARGET...
 # A bare SCENARIO runs on MOLECULE_IMAGE (the public Ubuntu 24.04 image when unset);
 # SCENARIO@debian13 (or @debian12) runs it on the local image localhost/ai-stack-test:<platform>
 # that tests/scripts/build-test-image.sh builds. KEEP_GOING=1 runs the rest after a failure.
 # Each scenario passes only when molecule passes, its dry run on the fresh host (the `check`
 # action) succeeded and predicted changes (tests/scripts/fresh_host_check.py), and the shared
-# check-mode test on the converged host ran and passed.
+# check-mode test on the converged host ran and passed. A make:TARGET item runs `make TARGET` (the
+# static tiers: `make test` puts them in a lane beside the scenarios, where a core waits on docker)
+# and counts in the summary like a scenario.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 logs=.cache/molecule-logs
@@ -26,6 +28,18 @@ default_image=${MOLECULE_IMAGE:-}
 summary=()
 status=0
 for item in "$@"; do
+  if [ "${item#make:}" != "$item" ]; then
+    start=$SECONDS
+    result=PASS
+    echo "run-scenarios: make ${item#make:}" >&2
+    make --no-print-directory "${item#make:}" 2>&1 | tee "$logs/${item#make:}.log" || result=FAIL
+    summary+=("$result  $item  $((SECONDS - start))s")
+    if [ "$result" = FAIL ]; then
+      status=1
+      [ "${KEEP_GOING:-0}" = 1 ] || break
+    fi
+    continue
+  fi
   scenario=${item%@*}
   if [ "$scenario" != "$item" ]; then
     platform=${item#*@}

@@ -182,6 +182,21 @@ def test_gpus_are_detected_once_per_run() -> None:
     assert len(detections) == 1 and detections[0].startswith("Preflight"), detections
 
 
+def test_facts_are_gathered_once_per_run() -> None:
+    """The Preflight play gathers the facts; the service plays reuse them (each gathering costs a few
+    seconds per host and play, on every run and every tag run)."""
+    rc, report = converged_check_diff()
+    assert rc == 0
+    gathered = [
+        play["play"]["name"]
+        for play in report["plays"]
+        for task in play["tasks"]
+        if task["task"]["name"] == "Gathering Facts" and not all(r.get("skipped") for r in task["hosts"].values())
+    ]
+    assert gathered and gathered[0].startswith("Preflight"), gathered
+    assert len(gathered) == 1, gathered
+
+
 # --------------------------------------------------------------------------- one service's tag
 
 
