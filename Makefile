@@ -44,7 +44,8 @@ TRIXIE_SCENARIOS ?=
 # ComfyUI from a stand-in of its repository with the real CPU torch from a stand-in of PyTorch's
 # index (comfyui): about 35 min under load.
 # The fleet rollout and report on three hosts in two offices (fleet): about 34 min under load.
-SLOW_SCENARIOS ?= python311_pgo searxng comfyui fleet
+# Open WebUI installed from the controller's wheelhouse on a host without network (openwebui_offline).
+SLOW_SCENARIOS ?= python311_pgo searxng comfyui fleet openwebui_offline
 SCENARIO ?=
 # make core-range CORE=2.16 tests one ansible-core release (default: every one the collection claims).
 CORE ?=

@@ -65,3 +65,25 @@ def task_results(report: dict[str, t.Any], name: str, host: str) -> list[dict[st
         for task in play["tasks"]
         if task["task"]["name"].split(" : ")[-1] == name and host in task["hosts"]
     ]
+
+
+def task_files_that_ran(report: dict[str, t.Any]) -> dict[str, set[str]]:
+    """For each play of ``report``, the task files (``roles/x/tasks/y.yml``, ``playbooks/site.yml``) of the
+    tasks that ran on some host (not skipped everywhere): what a run limited with ``--tags`` touched."""
+    ran: dict[str, set[str]] = {}
+    for play in report["plays"]:
+        for task in play["tasks"]:
+            if not all(result.get("skipped") for result in task["hosts"].values()):
+                path = task["task"]["path"].rpartition(":")[0].split("/ai_stack/")[-1]
+                ran.setdefault(play["play"]["name"], set()).add(path)
+    return ran
+
+
+def plays_that_changed(report: dict[str, t.Any]) -> set[str]:
+    """The names of the plays of ``report`` in which some task changed some host."""
+    return {
+        play["play"]["name"]
+        for play in report["plays"]
+        for task in play["tasks"]
+        if any(result.get("changed") for result in task["hosts"].values())
+    }

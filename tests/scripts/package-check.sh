@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build the collection tarball, install it into a scratch path and check that the
-# installed copy documents every role, module and filter (what users of Galaxy get).
+# installed copy documents every role, module, filter and test (what users of Galaxy get).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 work=$(mktemp -d "${TMPDIR:-/tmp}/ai_stack-package.XXXXXX")
@@ -33,6 +33,9 @@ for module in plugins/modules/*.py; do
 done
 for doc in plugins/filter/*.yml; do
   check_doc filter "selfhosted.ai_stack.$(basename "$doc" .yml)"
+done
+for doc in plugins/test/*.yml; do
+  check_doc test "selfhosted.ai_stack.$(basename "$doc" .yml)"
 done
 ansible-playbook --syntax-check -i localhost, selfhosted.ai_stack.site >/dev/null
 echo "package-check: ansible-playbook selfhosted.ai_stack.site resolves from the installed copy"

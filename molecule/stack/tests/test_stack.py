@@ -4,8 +4,8 @@ test double), Open WebUI's web search goes through SearXNG (installed from the d
 repository), SearXNG is published behind basic auth, and only nginx faces the network.
 
 The role scenarios test each service's details; this one tests that the site playbook composes
-them into a working whole, and that a run limited to one service's tag (an upgrade) touches only
-that service."""
+them into a working whole (test_openwebui.py: that a run limited to one service's tag touches only
+that service)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import urllib.request
 from base64 import b64encode
 
 import pytest
-from playbook_runs import converged_check_diff, run_playbook
+from playbook_runs import converged_check_diff
 from service_checks import assert_system_user_without_sudo
 
 NAME = "ai.office.example"
@@ -195,34 +195,3 @@ def test_facts_are_gathered_once_per_run() -> None:
     ]
     assert gathered and gathered[0].startswith("Preflight"), gathered
     assert len(gathered) == 1, gathered
-
-
-# --------------------------------------------------------------------------- one service's tag
-
-
-def test_a_run_with_one_service_tag_touches_only_that_service() -> None:
-    """`--tags openwebui`, as an upgrade of Open WebUI runs: nothing changes on a converged host, and
-    no task of another service's role runs (python311's do: it is Open WebUI's interpreter)."""
-    rc, report = run_playbook("selfhosted.ai_stack.site", args=("--tags", "openwebui"))
-    assert rc == 0, report["stats"]
-    assert all(stats["changed"] == 0 and stats["failures"] == 0 for stats in report["stats"].values()), report["stats"]
-    ran: dict[str, set[str]] = {}
-    for play in report["plays"]:
-        for task in play["tasks"]:
-            if not all(result.get("skipped") for result in task["hosts"].values()):
-                path = task["task"]["path"].rpartition(":")[0].split("/ai_stack/")[-1]
-                ran.setdefault(play["play"]["name"], set()).add(path)
-    (openwebui_play,) = (name for name in ran if name.startswith("Open WebUI"))
-    assert "roles/openwebui/tasks/install.yml" in ran[openwebui_play]
-    # The other plays run only what is tagged always: the role's own table of contents, reading the
-    # collection-wide settings, the reboot guard, GPU detection, SearXNG publishing its search URL.
-    read_only = re.compile(
-        r"playbooks/site\.yml|roles/[a-z_0-9]+/tasks/main\.yml"
-        r"|roles/_common/tasks/(settings|reboot_guard)\.yml|roles/nvidia_cuda/tasks/detect\.yml"
-    )
-    others = {
-        play: sorted(path for path in paths if not read_only.fullmatch(path))
-        for play, paths in ran.items()
-        if not play.startswith(("Open WebUI", "CPython 3.11"))
-    }
-    assert not any(others.values()), others
