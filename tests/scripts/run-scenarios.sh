@@ -25,31 +25,25 @@ platform_of() {  # the label of an image: its tag for the local test images
 }
 
 default_image=${MOLECULE_IMAGE:-}
-summary=()
-status=0
-for item in "$@"; do
-  if [ "${item#make:}" != "$item" ]; then
-    start=$SECONDS
-    result=PASS
-    echo "run-scenarios: make ${item#make:}" >&2
-    make --no-print-directory "${item#make:}" 2>&1 | tee "$logs/${item#make:}.log" || result=FAIL
-    summary+=("$result  $item  $((SECONDS - start))s")
-    if [ "$result" = FAIL ]; then
-      status=1
-      [ "${KEEP_GOING:-0}" = 1 ] || break
-    fi
-    continue
-  fi
-  scenario=${item%@*}
-  if [ "$scenario" != "$item" ]; then
-    platform=${item#*@}
+
+run_make() {  # make:TARGET; sets result and label
+  label=$1
+  result=PASS
+  echo "run-scenarios: make ${1#make:}" >&2
+  make --no-print-directory "${1#make:}" 2>&1 | tee "$logs/${1#make:}.log" || result=FAIL
+}
+
+run_scenario() {  # SCENARIO[@PLATFORM]; sets result and label
+  local scenario=${1%@*} platform image log
+  if [ "$scenario" != "$1" ]; then
+    platform=${1#*@}
     image=localhost/ai-stack-test:$platform
   else
     image=$default_image
     platform=$(platform_of "$image")
   fi
   if [ -n "$image" ]; then export MOLECULE_IMAGE=$image; else unset MOLECULE_IMAGE; fi
-  start=$SECONDS
+  label=$scenario@$platform
   log="$logs/$scenario-$platform.log"
   result=PASS
   echo "run-scenarios: $scenario on $platform (${image:-the default image})" >&2
@@ -65,10 +59,19 @@ for item in "$@"; do
     echo "run-scenarios: $scenario did not run the shared check-mode test" >&2
     result=FAIL
   fi
-  summary+=("$result  $scenario@$platform  $((SECONDS - start))s")
+  if [ "$result" = FAIL ]; then
+    molecule destroy --scenario-name "$scenario" >/dev/null 2>&1 || echo "run-scenarios: could not destroy $scenario" >&2
+  fi
+}
+
+summary=()
+status=0
+for item in "$@"; do
+  start=$SECONDS
+  if [ "${item#make:}" != "$item" ]; then run_make "$item"; else run_scenario "$item"; fi
+  summary+=("$result  $label  $((SECONDS - start))s")
   if [ "$result" = FAIL ]; then
     status=1
-    molecule destroy --scenario-name "$scenario" >/dev/null 2>&1 || echo "run-scenarios: could not destroy $scenario" >&2
     [ "${KEEP_GOING:-0}" = 1 ] || break
   fi
 done
