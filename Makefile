@@ -26,10 +26,11 @@ endif
 
 # Scenarios run by `make test`, in two lanes side by side (tests/scripts/run-lanes.sh), each in
 # order: python311 fills the shared controller cache with the CPython archive that stack (the site
-# playbook with the real Open WebUI, in a browser) installs. The lanes are balanced by the measured
-# times (README, Measured). SCENARIO=x runs just one.
-LANE_1 ?= python311 stack
-LANE_2 ?= nginx office_network nvidia_cuda nvidia_cuda_fake_gpu ollama office_offline
+# playbook with the real Open WebUI, in a browser), comfyui and searxng install, so they come after
+# it (searxng last in the lane that starts with the static tiers). The lanes are balanced by the
+# measured times (README, Measured). SCENARIO=x runs just one.
+LANE_1 ?= python311 stack comfyui
+LANE_2 ?= nginx office_network nvidia_cuda nvidia_cuda_fake_gpu ollama office_offline searxng
 SCENARIOS := $(LANE_1) $(LANE_2)
 # Scenarios that `make test` also runs on Debian 13 (trixie: deb822 apt sources like Ubuntu 24.04,
 # Python 3.13, nginx 1.26), from the local debootstrap image. Empty by default to keep `make test`
@@ -37,15 +38,10 @@ SCENARIOS := $(LANE_1) $(LANE_2)
 # and TRIXIE_SCENARIOS=office_network adds the deb822 mirror rewrite to a `make test` run.
 TRIXIE_SCENARIOS ?=
 # PGO+LTO CPython build: about 26 min on 2 cores. (Open WebUI's upgrade from 0.12.0, backups,
-# restore and rollback run on the stack host, in `make test`.) SearXNG from a stand-in of its
-# repository on an online and an offline host (searxng): about 15 min under load. The service
-# scenarios install python311's archive from the shared controller cache (run python311 first, or
-# they build CPython once themselves).
-# ComfyUI from a stand-in of its repository with the real CPU torch from a stand-in of PyTorch's
-# index (comfyui): about 35 min under load.
-# The fleet rollout and report on three hosts in two offices (fleet): about 34 min under load.
-# Open WebUI installed from the controller's wheelhouse on a host without network (openwebui_offline).
-SLOW_SCENARIOS ?= python311_pgo searxng comfyui fleet openwebui_offline
+# restore and rollback run on the stack host, in `make test`.) The fleet rollout and report on three
+# hosts in two offices (fleet): about 34 min under load. Open WebUI installed from the controller's
+# wheelhouse on a host without network (openwebui_offline): about 10 min.
+SLOW_SCENARIOS ?= python311_pgo fleet openwebui_offline
 SCENARIO ?=
 # make core-range CORE=2.16 tests one ansible-core release (default: every one the collection claims).
 CORE ?=
@@ -150,7 +146,7 @@ demo-destroy: venv ## Remove the demo container
 ee-context: venv ## Build context for an AWX execution environment in build/ee (ansible-builder create)
 	tests/scripts/ee-check.sh build/ee
 
-core-range: venv collection-link ## Unit tests and ansible-test sanity on ansible-core 2.16, 2.17, 2.18 (CORE=2.16 for one)
+core-range: venv collection-link test-image ## Unit tests and sanity on ansible-core 2.16, 2.17, 2.18, a converge on 2.16 (CORE=2.16 for one)
 	tests/scripts/core-range.sh $(CORE)
 
 docs: venv collection-link ## HTML documentation site (antsibull-docs) into build/docs

@@ -1,13 +1,16 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 # Copyright: (c) selfhosted.ai_stack contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Whether a torch build can run on the host's NVIDIA driver (documentation: comfyui_torch_problems.yml)."""
+"""ComfyUI's filters: whether a torch build can run on the host's NVIDIA driver, and the model list with
+each file's name (documentation: comfyui_torch_problems.yml and comfyui_model_entries.yml)."""
 
 from __future__ import annotations
 
+import posixpath
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from ansible.errors import AnsibleFilterError
 
@@ -119,8 +122,24 @@ def comfyui_torch_problems(
     return []
 
 
+def comfyui_model_entries(models: Any) -> list[Any]:
+    """``comfyui_models`` with every entry's ``name``: its own, or the file name at the end of its URL's path.
+
+    Entries that are not dicts pass through unchanged, for the role's preflight to name them.
+    """
+    if not isinstance(models, (list, tuple)):
+        raise AnsibleFilterError(f"comfyui_model_entries expects the list comfyui_models, got {type(models).__name__}")
+    entries = []
+    for entry in models:
+        if isinstance(entry, Mapping) and "name" not in entry:
+            path = urlsplit(str(entry.get("url", ""))).path
+            entry = {**entry, "name": posixpath.basename(unquote(path))}
+        entries.append(entry)
+    return entries
+
+
 class FilterModule:
     """ComfyUI filters."""
 
     def filters(self) -> dict[str, Callable[..., Any]]:
-        return {"comfyui_torch_problems": comfyui_torch_problems}
+        return {"comfyui_torch_problems": comfyui_torch_problems, "comfyui_model_entries": comfyui_model_entries}

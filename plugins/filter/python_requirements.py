@@ -3,11 +3,12 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Requirement lists for a host's interpreter, worked out on the controller.
 
-Documentation: python_requirements_for.yml next to this file.
+Documentation: python_requirements_for.yml and python_requirements_pinned.yml next to this file.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -70,8 +71,50 @@ def python_requirements_for(requirements: Any, environment: Any) -> list[str]:
     return selected
 
 
+# A requirement's project name (PEP 508), at the start of its line.
+NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?")
+
+
+def canonical_name(name: str) -> str:
+    """A project name as PEP 503 compares them: ``PyYAML`` is ``pyyaml``, ``a_b`` is ``a-b``."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def python_requirements_pinned(requirements: Any, pins: Any, extra: Any = None) -> list[str]:
+    """The requirement lines of a ``requirements.txt`` (its text, or a list of lines) plus ``extra``,
+    without comments and blank lines, each line of a project in ``pins`` replaced by ``name==version``.
+
+    ComfyUI's requirements name torch without a version; pinned to the build the role installed first,
+    no requirement can make pip swap it for another build (PyPI's CUDA 13 one, say).
+    """
+    if isinstance(requirements, str):
+        requirements = requirements.splitlines()
+    extra = [] if extra is None else extra
+    for value, what in ((requirements, "the requirements"), (extra, "extra")):
+        if not isinstance(value, (list, tuple)) or not all(isinstance(line, str) for line in value):
+            raise AnsibleFilterError(f"python_requirements_pinned expects {what} as text or a list of strings")
+    if not isinstance(pins, Mapping) or not all(isinstance(v, str) and v for v in pins.values()):
+        raise AnsibleFilterError("python_requirements_pinned expects pins as a dict of project name to version")
+    versions = {canonical_name(str(name)): version for name, version in pins.items()}
+    pinned: list[str] = []
+    for raw in list(requirements) + list(extra):
+        line = re.sub(r"(^|\s+)#.*$", "", raw).strip()
+        if not line:
+            continue
+        match = NAME.match(line)
+        name = canonical_name(match.group(0)) if match else ""
+        if name in versions:
+            line = f"{match.group(0)}=={versions[name]}"
+        if line not in pinned:
+            pinned.append(line)
+    return pinned
+
+
 class FilterModule:
     """Filters for Python requirement lists."""
 
     def filters(self) -> dict[str, Callable[..., Any]]:
-        return {"python_requirements_for": python_requirements_for}
+        return {
+            "python_requirements_for": python_requirements_for,
+            "python_requirements_pinned": python_requirements_pinned,
+        }

@@ -9,8 +9,13 @@
 # Each release gets a cached venv in .cache/core-<release>: that ansible-core, the `ansible` package
 # of the same release train (it bundles the collections galaxy.yml depends on, at the versions a user
 # pinning that ansible-core has: ansible 9 ships community.general 8, the oldest galaxy.yml allows),
-# and pytest plus PyYAML for the unit tests. Nothing else from requirements.txt: the linters and
+# and pytest, PyYAML and requests for the unit tests. Nothing else from requirements.txt: the linters and
 # molecule are not what this tier tests.
+#
+# On the oldest release the range claims (2.16), one scenario also converges for real: molecule from
+# the main toolchain runs the playbooks with that venv's ansible-playbook (first on PATH), so the
+# roles, templates and plugins run on ansible-core 2.16 in a systemd container (CORE_SCENARIO, nginx
+# by default; it needs Docker and the test image, as `make molecule` does).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$repo"
@@ -19,6 +24,9 @@ cd "$repo"
 declare -A ansible_package=([2.16]=9 [2.17]=10 [2.18]=11)
 releases=("$@")
 [ "${#releases[@]}" -gt 0 ] || releases=(2.16 2.17 2.18)
+
+# The oldest release the collection claims: the one a converge runs on.
+oldest=2.16
 
 collections="$repo/.cache/collections"
 mkdir -p "$collections/ansible_collections/selfhosted"
@@ -32,7 +40,9 @@ for release in "${releases[@]}"; do
     exit 2
   fi
   venv="$repo/.cache/core-$release"
-  wanted="ansible-core==$release.* ansible==$package.* pytest PyYAML"
+  # requests: the ComfyUI double imports it as upstream does (unit tests), and community.docker's
+  # modules need it on the controller (the converge's container create and destroy).
+  wanted="ansible-core==$release.* ansible==$package.* pytest PyYAML requests"
   # Rebuild when the requirement line changes, not only when the venv is missing.
   if [ "$(cat "$venv/.installed" 2>/dev/null)" != "$wanted" ]; then
     echo "core-range: building $venv ($wanted)" >&2
@@ -57,6 +67,18 @@ for release in "${releases[@]}"; do
   # stand-in under the name it looks for (get_pip_23_1_2.py for 2.16, get_pip_24_2.py for 2.19).
   if ! PATH="$venv/bin:$PATH" tests/scripts/sanity.sh; then
     failed+=("$version sanity")
+  fi
+  if [ "$release" = "$oldest" ]; then
+    echo "core-range: ansible-core $version: molecule scenario ${CORE_SCENARIO:-nginx}" >&2
+    # The playbooks must run on this release, not on the main toolchain's.
+    runs=$(PATH="$venv/bin:$repo/.venv/bin:$PATH" ansible-playbook --version | head -n 1)
+    case $runs in
+      *"[core $release."*) ;;
+      *) echo "core-range: ansible-playbook on PATH is '$runs', not ansible-core $release" >&2; exit 1 ;;
+    esac
+    if ! PATH="$venv/bin:$repo/.venv/bin:$PATH" tests/scripts/run-scenarios.sh "${CORE_SCENARIO:-nginx}"; then
+      failed+=("$version molecule ${CORE_SCENARIO:-nginx}")
+    fi
   fi
 done
 

@@ -141,6 +141,17 @@ def test_system_python_left_alone(host):
     assert host.check_output("command -v python3") == "/usr/bin/python3"
 
 
+def test_the_test_suite_is_left_out(host):
+    """python311_with_test_suite false (the default): no Lib/test, no _testcapi, a third smaller."""
+    lib = f"{PREFIX}/lib/python{VERSION.rsplit('.', 1)[0]}"
+    assert host.file(f"{lib}/json/__init__.py").exists
+    assert not host.file(f"{lib}/test").exists
+    assert host.run(f"{PREFIX}/bin/python3.11 -c 'import _testcapi'").rc != 0
+    size = int(host.check_output(f"du -sm {PREFIX} | cut -f1"))
+    print(f"installed CPython: {size} MB")
+    assert size < 250
+
+
 def test_build_tree_removed(host):
     assert host.check_output(f"find {BUILD_ROOT} -mindepth 1 -print") == ""
 
@@ -149,7 +160,11 @@ def test_marker_describes_the_build(host):
     marker = _marker(host)
     assert marker["identity"]["version"] == VERSION
     assert marker["identity"]["os_release"] == _release_key(host)
-    assert marker["identity"]["configure_args"] == [f"--prefix={PREFIX}", "--with-ensurepip=install"]
+    assert marker["identity"]["configure_args"] == [
+        f"--prefix={PREFIX}",
+        "--with-ensurepip=install",
+        "--disable-test-modules",
+    ]
     assert marker["archive"] == _archive().name
     assert marker["archive_sha256"] == hashlib.sha256(_archive().read_bytes()).hexdigest()
 

@@ -10,15 +10,17 @@ that service)."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import ssl
 import time
 import urllib.error
 import urllib.request
 from base64 import b64encode
+from pathlib import Path
 
 import pytest
-from playbook_runs import converged_check_diff
+from playbook_runs import converged_check_diff, run_playbook
 from service_checks import assert_system_user_without_sudo
 
 NAME = "ai.office.example"
@@ -33,6 +35,8 @@ SERVICES = {"open-webui": ("openwebui", 8080), "searxng": ("searxng", 8888), "ol
 # What systemd-analyze security may score each unit at most (lower is safer); the README's table.
 MAX_EXPOSURE = 2.0
 UNITS = ("open-webui", "open-webui-backup", "searxng", "ollama")
+# What the browser tests keep for a person to look at (next to the scenario's log).
+ARTIFACTS = Path(os.environ["MOLECULE_PROJECT_DIRECTORY"]) / ".cache/molecule-logs/stack-artifacts"
 
 
 def https(path: str, *, auth: tuple[str, str] | None = None, body: dict | None = None, token: str | None = None):
@@ -111,10 +115,13 @@ def test_a_person_signs_in_through_nginx_and_chats_with_ollama(browser) -> None:
     prompt.click()
     prompt.send_keys(question + Keys.ENTER)
     answer = f"ollama-chat-double ({CHAT_MODEL}): {question}"
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     try:
         wait.until(lambda driver: answer in driver.find_element(By.TAG_NAME, "body").text)
     except Exception:
+        browser.save_screenshot(str(ARTIFACTS / "chat-failed.png"))
         pytest.fail(f"no answer in the page; it shows:\n{browser.find_element(By.TAG_NAME, 'body').text[-2000:]}")
+    assert browser.save_screenshot(str(ARTIFACTS / "chat.png"))
 
 
 # --------------------------------------------------------------------------- the services together
@@ -137,6 +144,34 @@ def test_searxng_is_published_behind_basic_auth() -> None:
     status, body = https(path, auth=(SEARCH_USER, SEARCH_PASSWORD))
     assert status == 200, body[:500]
     assert json.loads(body)["results"], body[:500]
+
+
+def test_the_fleet_report_of_this_office_opens_in_a_browser(host, browser, tmp_path: Path) -> None:
+    """selfhosted.ai_stack.fleet_report on this one-host office, as an admin runs it: read-only, every
+    gate passes, and the page a person opens shows the host's row with the versions that are running."""
+    from selenium.webdriver.common.by import By
+
+    rc, report = run_playbook("selfhosted.ai_stack.fleet_report", {"ai_stack_fleet_report_dir": str(tmp_path)})
+    assert rc == 0, report["stats"]
+    assert all(stats["changed"] == 0 for name, stats in report["stats"].items() if name != "localhost")
+    browser.get((tmp_path / "fleet-report.html").as_uri())
+    tables = browser.find_elements(By.CSS_SELECTOR, "table.office")
+    assert len(tables) == 1
+    headers = [cell.text for cell in tables[0].find_elements(By.CSS_SELECTOR, "thead th")]
+    (row,) = tables[0].find_elements(By.CSS_SELECTOR, "tbody tr")
+    assert row.get_attribute("data-host") == "ai-stack-stack" and row.get_attribute("class") == "ok"
+    cells = dict(zip(headers, (cell.text for cell in row.find_elements(By.TAG_NAME, "td")), strict=True))
+    print(cells)
+    nginx = host.run("nginx -v").stderr.strip().split("/", 1)[1]
+    commit = host.check_output("git -c safe.directory='*' -C /usr/local/searxng/searxng-src rev-parse HEAD")
+    assert cells["Open WebUI"] == "0.12.4"
+    assert cells["nginx"] == nginx
+    assert cells["SearXNG"] == commit[:12]
+    assert cells["Python 3.11"].startswith("3.11.2-nopgo-nolto")
+    assert CHAT_MODEL in cells["Models"]
+    assert cells["Health"].startswith("ok (")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    assert browser.save_screenshot(str(ARTIFACTS / "fleet-report.png"))
 
 
 def test_only_nginx_faces_the_network(host) -> None:

@@ -14,12 +14,14 @@ from ansible.errors import AnsibleFilterError
 
 from ansible_collections.selfhosted.ai_stack.plugins.filter.comfyui import (
     FilterModule,
+    comfyui_model_entries,
     comfyui_torch_problems,
     suggested_index,
     torch_build,
 )
 
 CU124 = "https://download.pytorch.org/whl/cu124"
+DOCS = Path(__file__).parents[4] / "plugins/filter"
 
 
 @pytest.mark.parametrize(
@@ -130,8 +132,33 @@ def test_bad_arguments_fail_clearly(args: tuple, kwargs: dict) -> None:
 
 
 def test_the_filter_is_registered_and_documented() -> None:
-    assert FilterModule().filters() == {"comfyui_torch_problems": comfyui_torch_problems}
-    doc = Path(__file__).parents[4] / "plugins/filter/comfyui_torch_problems.yml"
+    assert FilterModule().filters() == {
+        "comfyui_torch_problems": comfyui_torch_problems,
+        "comfyui_model_entries": comfyui_model_entries,
+    }
+    assert yaml.safe_load((DOCS / "comfyui_model_entries.yml").read_text())["DOCUMENTATION"]["name"] == (
+        "comfyui_model_entries"
+    )
+    doc = DOCS / "comfyui_torch_problems.yml"
     documented = yaml.safe_load(doc.read_text())["DOCUMENTATION"]
     assert documented["name"] == "comfyui_torch_problems"
     assert set(documented["options"]) == {"_input", "gpu_count", "driver_cuda", "index_url", "pypi_cuda", "cuda"}
+
+
+def test_model_entries_take_their_name_from_the_url_unless_named() -> None:
+    models = [
+        {"url": "https://example.org/models/sd%20xl.safetensors?download=1", "sha256": "0" * 64, "kind": "checkpoints"},
+        {"url": "file:///srv/models/vae.pt", "sha256": "1" * 64, "kind": "vae", "name": "my-vae.pt"},
+        "not a dict",
+    ]
+    assert comfyui_model_entries(models) == [
+        {**models[0], "name": "sd xl.safetensors"},
+        models[1],
+        "not a dict",
+    ]
+    assert "name" not in models[0]  # the input is left alone
+
+
+def test_model_entries_refuse_what_is_not_a_list() -> None:
+    with pytest.raises(AnsibleFilterError, match="expects the list comfyui_models"):
+        comfyui_model_entries({"url": "x"})

@@ -17,6 +17,7 @@ from ansible_collections.selfhosted.ai_stack.plugins.filter.python_requirements 
     MARKER_NAMES,
     FilterModule,
     python_requirements_for,
+    python_requirements_pinned,
 )
 
 ROOT = pathlib.Path(__file__).resolve().parents[4]
@@ -102,3 +103,42 @@ def test_bad_input_is_refused_clearly(requirements, environment, message: str) -
 
 def test_registered() -> None:
     assert FilterModule().filters()["python_requirements_for"] is python_requirements_for
+
+
+def test_pinned_pins_the_named_projects_and_drops_comments() -> None:
+    text = "# ComfyUI\ntorch\ntorchsde\nTorchAudio>=2  # audio nodes\n\ntransformers>=4.37.2\n"
+    pins = {"torch": "2.13.0+cpu", "torchaudio": "2.13.0+cpu"}
+    assert python_requirements_pinned(text, pins, ["requests"]) == [
+        "torch==2.13.0+cpu",
+        "torchsde",
+        "TorchAudio==2.13.0+cpu",
+        "transformers>=4.37.2",
+        "requests",
+    ]
+
+
+def test_pinned_keeps_a_line_once_and_accepts_lines() -> None:
+    assert python_requirements_pinned(["requests", "pyyaml"], {}, ["requests"]) == ["requests", "pyyaml"]
+    assert python_requirements_pinned("", {}) == []
+
+
+def test_pinned_keeps_pip_options_for_the_caller_to_refuse() -> None:
+    assert python_requirements_pinned("-r other.txt\ntorch\n", {"torch": "2.13.0"}) == ["-r other.txt", "torch==2.13.0"]
+
+
+@pytest.mark.parametrize(
+    ("requirements", "pins", "extra", "message"),
+    [
+        (3, {}, [], "the requirements"),
+        ("torch", {"torch": ""}, [], "pins"),
+        ("torch", ["torch"], [], "pins"),
+        ("torch", {}, "requests", "extra"),
+    ],
+)
+def test_pinned_refuses_bad_input(requirements, pins, extra, message) -> None:
+    with pytest.raises(AnsibleFilterError, match=message):
+        python_requirements_pinned(requirements, pins, extra)
+
+
+def test_pinned_is_registered() -> None:
+    assert FilterModule().filters()["python_requirements_pinned"] is python_requirements_pinned
